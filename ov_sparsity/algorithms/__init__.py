@@ -1,0 +1,11 @@
+"""Compression algorithms, registered by name (POT's names where POT had them)."""
+
+from ov_sparsity.algorithms.base import REGISTRY, Algorithm, Context, create_algorithm, register
+from ov_sparsity.algorithms.magnitude import MagnitudeSparsity
+from ov_sparsity.algorithms.bias_correction import BiasCorrection
+from ov_sparsity.algorithms.weight_sparsity import WeightSparsity
+from ov_sparsity.algorithms.quantization import DefaultQuantization
+from ov_sparsity.algorithms.pipeline import Pipeline, PipelineResult
+
+__all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity",
+           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "Pipeline", "PipelineResult"]

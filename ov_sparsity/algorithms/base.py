@@ -1,0 +1,91 @@
+"""Algorithm base class, the registry, and the context algorithms share."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional
+
+import numpy as np
+import openvino as ov
+
+from ov_sparsity.algorithms.params import build_params
+from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.engine.statistics import StatRequest, collect_statistics
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.weighted import weighted_ops_by_name
+
+log = logging.getLogger("ov_sparsity")
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def create_algorithm(name: str, params: dict | None = None):
+    if name not in REGISTRY:
+        raise OvSparsityError(f"unknown algorithm '{name}' (known: {', '.join(sorted(REGISTRY))})")
+    if params is not None and not isinstance(params, dict):
+        raise OvSparsityError(f"{name}: params must be a mapping, got {type(params).__name__}")
+    return REGISTRY[name](**(params or {}))
+
+
+@dataclass
+class Context:
+    """What algorithms share during one pipeline run. The dense model is never modified."""
+
+    dense_model: ov.Model
+    dataset: Optional[Dataset]
+    seed: int = 0
+    target_device: str = "CPU"
+    progress: bool = True
+    stats: dict = field(default_factory=dict)
+    masks: dict = field(default_factory=dict)  # layer -> bool array, True where pruned
+    reports: dict = field(default_factory=dict)  # algorithm name -> what it measured
+    _dense_weights: dict = field(default_factory=dict)
+
+    def dense_weight(self, layer: str) -> np.ndarray:
+        if not self._dense_weights:
+            self._dense_weights = {n: op.weight() for n, op in weighted_ops_by_name(self.dense_model).items()}
+        return self._dense_weights[layer]
+
+    def require_dataset(self, who: str) -> Dataset:
+        if self.dataset is None or len(self.dataset) == 0:
+            raise OvSparsityError(f"{who} needs calibration data (a data folder, 'noise' or an nncf.Dataset)")
+        return self.dataset
+
+    def ensure_statistics(self, requests: list[StatRequest]) -> None:
+        """Collect, on the dense model, whatever of `requests` is not there yet."""
+        missing = [r for r in dict.fromkeys(requests) if r not in self.stats]
+        if missing:
+            self.stats.update(collect_statistics(self.dense_model, missing, self.require_dataset("statistics"),
+                                                 progress=self.progress))
+
+
+class Algorithm:
+    """Two phases: `statistics` declares what dense-model statistics are needed,
+    `apply` changes a model (in place or a copy) and returns it."""
+
+    name: ClassVar[str] = "Algorithm"
+    changes_model: ClassVar[bool] = True
+    Params: ClassVar[type]
+    aliases: ClassVar[dict] = {}
+
+    def __init__(self, **params):
+        self.params = build_params(self.name, self.Params, params, self.aliases)
+
+    def statistics(self, model: ov.Model) -> list[StatRequest]:
+        return []
+
+    def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
+        raise NotImplementedError
+
+    def params_dict(self) -> dict:
+        return dataclasses.asdict(self.params)
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.params_dict()})"

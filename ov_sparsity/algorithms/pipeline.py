@@ -1,0 +1,48 @@
+"""The pipeline: run a list of algorithms; dense-model statistics collected once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import openvino as ov
+
+from ov_sparsity.algorithms.base import Algorithm, Context, create_algorithm, log
+from ov_sparsity.data.datasets import Dataset
+
+
+@dataclass
+class PipelineResult:
+    model: ov.Model
+    context: Context
+    timings_s: dict = field(default_factory=dict)
+
+
+class Pipeline:
+    def __init__(self, algorithms: list[Algorithm]):
+        self.algorithms = list(algorithms)
+
+    @classmethod
+    def from_specs(cls, specs: list[dict]) -> "Pipeline":
+        """specs: [{name, params}] as in a POT config's compression.algorithms."""
+        return cls([create_algorithm(s["name"], s.get("params")) for s in specs])
+
+    def run(self, model: ov.Model, dataset: Dataset | None, seed: int = 0, target_device: str = "CPU",
+            progress: bool = True) -> PipelineResult:
+        """The input model is never modified: algorithms work on a clone."""
+        ctx = Context(dense_model=model, dataset=dataset, seed=seed, target_device=target_device,
+                      progress=progress)
+        timings = {}
+        requests = [r for algo in self.algorithms for r in algo.statistics(model)]
+        if requests:
+            t0 = time.perf_counter()
+            ctx.ensure_statistics(requests)
+            timings["statistics"] = time.perf_counter() - t0
+        current = model.clone()
+        for i, algo in enumerate(self.algorithms):
+            t0 = time.perf_counter()
+            log.info("running %s", algo.name)
+            current = algo.apply(current, ctx)
+            key = algo.name if algo.name not in timings else f"{algo.name}#{i}"
+            timings[key] = time.perf_counter() - t0
+        return PipelineResult(current, ctx, timings)

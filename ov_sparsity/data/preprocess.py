@@ -1,0 +1,99 @@
+"""Image preprocessing presets (torchvision-equivalent, written with Pillow and numpy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+import numpy as np
+from PIL import Image
+
+from ov_sparsity.errors import OvSparsityError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """resize: shorter side to this many pixels (None: no resize);
+    crop: center crop to crop x crop (None: no crop); size: direct resize to (h, w)."""
+
+    resize: Optional[int] = None
+    crop: Optional[int] = None
+    size: Optional[tuple] = None
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    scale: float = 255.0
+    name: str = "custom"
+
+    PRESETS = ("cifar10", "imagenet")
+
+    @classmethod
+    def preset(cls, name: str) -> "Preprocessing":
+        if name == "cifar10":
+            return cls(size=(32, 32), name="cifar10")
+        if name == "imagenet":
+            return cls(resize=256, crop=224, name="imagenet")
+        raise OvSparsityError(f"unknown preprocessing preset {name!r} (known: {', '.join(cls.PRESETS)})")
+
+    @classmethod
+    def parse(cls, value: Any) -> "Preprocessing":
+        if isinstance(value, Preprocessing):
+            return value
+        if isinstance(value, str):
+            return cls.preset(value)
+        if isinstance(value, dict):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise OvSparsityError(f"preprocessing: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+            kw = dict(value)
+            for key in ("mean", "std", "size"):
+                if kw.get(key) is not None:
+                    kw[key] = tuple(kw[key])
+            return cls(**kw)
+        raise OvSparsityError(f"preprocessing must be a preset name or a mapping, got {value!r}")
+
+    @property
+    def output_hw(self) -> tuple:
+        if self.crop:
+            return (self.crop, self.crop)
+        if self.size:
+            return tuple(self.size)
+        raise OvSparsityError("preprocessing has no fixed output size (set crop or size)")
+
+    @property
+    def raw_hw(self) -> tuple:
+        """A natural source image size for synthetic images fed through this preprocessing."""
+        if self.resize:
+            return (self.resize, self.resize)
+        return self.output_hw
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        img = img.convert("RGB")
+        if self.resize:
+            w, h = img.size
+            if w <= h:
+                nw, nh = self.resize, int(self.resize * h / w)
+            else:
+                nw, nh = int(self.resize * w / h), self.resize
+            img = img.resize((nw, nh), Image.BILINEAR)
+        if self.size and tuple(self.size) != (img.size[1], img.size[0]):
+            img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
+        if self.crop:
+            w, h = img.size
+            left = int(round((w - self.crop) / 2.0))
+            top = int(round((h - self.crop) / 2.0))
+            img = img.crop((left, top, left + self.crop, top + self.crop))
+        x = np.asarray(img, dtype=np.float32) / self.scale
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def guess_preset(input_hw: tuple) -> Optional[str]:
+    """The preset matching a model's static input size, if any."""
+    return {(32, 32): "cifar10", (224, 224): "imagenet"}.get(tuple(input_hw))

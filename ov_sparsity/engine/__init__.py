@@ -1,0 +1,1 @@
+"""Inference on OpenVINO CPU: batching, statistics, activation capture."""

@@ -1,0 +1,65 @@
+"""Ignored scope in NNCF's vocabulary: names, regex patterns, op types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ov_sparsity.errors import OvSparsityError
+
+
+@dataclass(frozen=True)
+class IgnoredScope:
+    names: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for p in self.patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise OvSparsityError(f"ignored scope: bad pattern {p!r}: {exc}") from None
+
+    def matches(self, name: str, op_type: str) -> bool:
+        return (name in self.names or op_type in self.types
+                or any(re.fullmatch(p, name) for p in self.patterns))
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.patterns or self.types)
+
+    def merged(self, other: "IgnoredScope") -> "IgnoredScope":
+        return IgnoredScope(self.names + other.names, self.patterns + other.patterns,
+                            self.types + other.types)
+
+    def to_nncf(self):
+        import nncf
+
+        return nncf.IgnoredScope(names=list(self.names), patterns=list(self.patterns),
+                                 types=list(self.types), validate=False)
+
+    @classmethod
+    def parse(cls, value: Any) -> "IgnoredScope":
+        """Accept None, an IgnoredScope, NNCF-style {names, patterns, types},
+        or POT-style {scope: [names], operations: [{type: T}]}."""
+        if value is None:
+            return cls()
+        if isinstance(value, IgnoredScope):
+            return value
+        if isinstance(value, (list, tuple)):
+            return cls(names=tuple(str(v) for v in value))
+        if not isinstance(value, dict):
+            raise OvSparsityError(f"ignored scope must be a mapping, got {type(value).__name__}")
+        known = {"names", "patterns", "types", "scope", "operations"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise OvSparsityError(f"ignored scope: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+        names = list(value.get("names", [])) + list(value.get("scope", []))
+        types = list(value.get("types", []))
+        for op in value.get("operations", []):
+            if not isinstance(op, dict) or "type" not in op:
+                raise OvSparsityError("ignored scope: each entry of 'operations' needs a 'type'")
+            types.append(op["type"])
+        return cls(names=tuple(map(str, names)), patterns=tuple(map(str, value.get("patterns", []))),
+                   types=tuple(map(str, types)))
