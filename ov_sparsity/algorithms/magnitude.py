@@ -11,12 +11,13 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
-from ov_sparsity.algorithms.weight_correction import correct_rows
+from ov_sparsity.algorithms.weight_correction import correct_rows, correct_rows_pot
 from ov_sparsity.graph.edits import SetWeight, apply_commands
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import require_weighted_ops
 
 CRITERIA = ("magnitude", "l2_normalized", "lamp")
+WEIGHT_CORRECTIONS = {"pot": correct_rows_pot, "exact": correct_rows}
 
 
 def importance(w: np.ndarray, criterion: str) -> np.ndarray:
@@ -76,6 +77,7 @@ class MagnitudeParams:
     normed_threshold: Optional[bool] = None  # POT: True = l2_normalized, False = magnitude
     distribution: Literal["global", "uniform"] = "global"
     weight_correction: bool = True
+    weight_correction_mode: Literal["pot", "exact"] = "pot"
     eps: float = 1e-9
     ignored_scope: Any = None
 
@@ -106,7 +108,8 @@ class MagnitudeSparsity(Algorithm):
         for op in ops_:
             w, mask = weights[op.name], masks[op.name]
             if p.weight_correction:
-                new = op.from_rows(correct_rows(op.to_rows(w), op.to_rows(mask), p.eps))
+                correct = WEIGHT_CORRECTIONS[p.weight_correction_mode]
+                new = op.from_rows(correct(op.to_rows(w), op.to_rows(mask), p.eps))
             else:
                 new = np.where(mask, 0.0, w).astype(np.float32)
             commands.append(SetWeight(op.name, new))

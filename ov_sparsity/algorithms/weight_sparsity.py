@@ -37,6 +37,7 @@ class WeightSparsityParams:
     normed_threshold: Optional[bool] = None
     distribution: Literal["global", "uniform"] = "global"
     weight_correction: bool = True
+    weight_correction_mode: Literal["pot", "exact"] = "pot"
     bias_correction: bool = True
     eps: float = 1e-9
     ignored_scope: Any = None
@@ -59,7 +60,8 @@ class WeightSparsity(Algorithm):
         p = self.params
         self.steps: list[Algorithm] = [MagnitudeSparsity(
             sparsity_level=p.sparsity_level, criterion=p.criterion, normed_threshold=p.normed_threshold,
-            distribution=p.distribution, weight_correction=p.weight_correction, eps=p.eps,
+            distribution=p.distribution, weight_correction=p.weight_correction,
+            weight_correction_mode=p.weight_correction_mode, eps=p.eps,
             ignored_scope=p.ignored_scope)]
         if p.bias_correction:
             self.steps.append(BiasCorrection(ignored_scope=p.ignored_scope))

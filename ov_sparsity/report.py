@@ -1,0 +1,108 @@
+"""report.json of a compress run, and the summary printed on the terminal."""
+
+from __future__ import annotations
+
+import gzip
+import platform
+from pathlib import Path
+
+import openvino as ov
+
+from ov_sparsity.graph.scope import IgnoredScope
+from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    import ov_sparsity
+
+    out = {"ov_sparsity": ov_sparsity.__version__, "python": platform.python_version()}
+    for pkg in ("openvino", "nncf", "numpy", "torch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def compressed_size(path: Path) -> dict:
+    """Bytes of a file, and after zstd (level 19) where zstandard is installed, else gzip -9."""
+    data = Path(path).read_bytes()
+    try:
+        import zstandard
+
+        return {"bytes": len(data), "compressed_bytes": len(zstandard.ZstdCompressor(level=19).compress(data)),
+                "codec": "zstd-19"}
+    except ImportError:
+        return {"bytes": len(data), "compressed_bytes": len(gzip.compress(data, 9, mtime=0)), "codec": "gzip-9"}
+
+
+def eligible_scope(algorithms: list) -> IgnoredScope:
+    """The ignored scope of the sparsity algorithms that ran (their eligible layers define global sparsity)."""
+    scope = IgnoredScope()
+    for algo in algorithms:
+        if algo.name in ("WeightSparsity", "MagnitudeSparsity"):
+            scope = scope.merged(algo.params.ignored_scope)
+    return scope
+
+
+def build_report(*, dense_xml: Path, out_xml: Path, model: ov.Model, algorithms: list, reports: dict,
+                 timings: dict, seed: int, data: dict) -> dict:
+    scope = eligible_scope(algorithms)
+    rows = layer_sparsity(model, scope)
+    all_rows = layer_sparsity(model)
+    dense_bin, out_bin = Path(dense_xml).with_suffix(".bin"), Path(out_xml).with_suffix(".bin")
+    return {
+        "model": {"input": str(dense_xml), "output": str(out_xml)},
+        "global_sparsity": global_sparsity(rows),
+        "all_weighted_layers_sparsity": global_sparsity(all_rows),
+        "weights": sum(r["weights"] for r in rows),
+        "zero_weights": sum(r["zeros"] for r in rows),
+        "layers": [{k: r[k] for k in ("name", "type", "shape", "sparsity")} for r in rows],
+        "algorithms": [{"name": a.name, "params": _jsonable(a.params_dict())} for a in algorithms],
+        "algorithm_reports": _jsonable(reports),
+        "size": {"dense": compressed_size(dense_bin), "compressed": compressed_size(out_bin)},
+        "data": data,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "versions": versions(),
+        "seed": seed,
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, IgnoredScope):
+        return {"names": list(value.names), "patterns": list(value.patterns), "types": list(value.types)}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def summary_lines(report: dict) -> list[str]:
+    size = report["size"]
+    d, c = size["dense"], size["compressed"]
+    lines = [
+        f"output          {report['model']['output']}",
+        f"algorithms      {' -> '.join(a['name'] for a in report['algorithms'])}",
+        f"calibration     {report['data'].get('description', '')}",
+        f"sparsity        {100 * report['global_sparsity']:.2f}% of {report['weights']:,} prunable weights "
+        f"({len(report['layers'])} layers)",
+        f".bin size       {d['bytes'] / 1e6:.2f} MB -> {c['bytes'] / 1e6:.2f} MB "
+        f"({c['bytes'] / d['bytes']:.2f}x)",
+        f"{c['codec']:<16}{d['compressed_bytes'] / 1e6:.2f} MB -> {c['compressed_bytes'] / 1e6:.2f} MB "
+        f"({c['compressed_bytes'] / d['compressed_bytes']:.2f}x)",
+    ]
+    q = report["algorithm_reports"].get("DefaultQuantization")
+    if q:
+        lines.append(f"INT8            zeros preserved: {'yes' if q['zeros_preserved'] else 'NO'}"
+                     f" ({q['zeros_lost']} of {q['zeros_before']} lost)")
+    t = report["timings_s"]
+    lines.append(f"wall time       {t.get('total', 0):.1f} s ("
+                 + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total") + ")")
+    return lines
