@@ -22,20 +22,20 @@ def shared_or_skip(*parts) -> Path:
 @pytest.fixture
 def model_xml(tmp_path):
     """Save a registry model as IR and return its .xml path."""
-    def make(name="conv_bias_relu", seed=0):
-        return Path(save(build(name, seed), tmp_path / f"{name}_{seed}.xml"))
+    def make(name="conv_bias_relu", seed=0, **kwargs):
+        return Path(save(build(name, seed, **kwargs), tmp_path / f"{name}_{seed}.xml"))
     return make
 
 
 @pytest.fixture
 def image_folder(tmp_path):
-    """A tiny labelled image folder: 3 classes x 8 images of 8x8 pixels."""
+    """A tiny labelled image folder: 3 classes x 8 images of 32x32 pixels."""
     root = tmp_path / "images"
     rng = np.random.default_rng(0)
     for c in ("cat", "dog", "eel"):
         (root / c).mkdir(parents=True)
         for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / c / f"{i:02d}.png")
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / c / f"{i:02d}.png")
     return root
 
 

@@ -96,8 +96,8 @@ def strided_asym(seed=0, hw=9):
     return ov.Model([_head(y, rng, 6)], [x], "strided_asym")
 
 
-def build(name: str, seed: int = 0) -> ov.Model:
-    return MODELS[name](seed=seed)
+def build(name: str, seed: int = 0, **kwargs) -> ov.Model:
+    return MODELS[name](seed=seed, **kwargs)
 
 
 def save(model: ov.Model, path) -> str:
