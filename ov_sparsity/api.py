@@ -51,6 +51,14 @@ def build_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
     return random_subset(folder, engine.subset_size, engine.seed)
 
 
+def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Dataset]:
+    if not engine.eval_data_source:
+        return None
+    folder = ImageFolder(engine.eval_data_source, resolve_preprocessing(engine.preprocessing, model),
+                         synsets=engine.synsets)
+    return random_subset(folder, engine.eval_subset_size, engine.seed)
+
+
 def _from_nncf(dataset, limit: int) -> Dataset:
     items = []
     for item in dataset.get_inference_data():
@@ -65,11 +73,13 @@ def _from_nncf(dataset, limit: int) -> Dataset:
 def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: str = "l2_normalized",
              distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
              quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
-             seed: int = 0, progress: bool = True) -> ov.Model:
+             seed: int = 0, progress: bool = True, **weight_sparsity_params) -> ov.Model:
     """Return a sparse (optionally INT8) copy of `model`; the input model is not modified.
 
     dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, or None for white noise
     through `preprocessing` (a preset name, fields, or guessed from the model's input size).
+    Further keyword arguments go to WeightSparsity (e.g. use_layerwise_tuning=True,
+    schedule={"initial_sparsity": 0.3, "steps": 3}).
     """
     require_weighted_ops(model)
     if dataset is None:
@@ -83,7 +93,7 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     algos = [create_algorithm("WeightSparsity", {
         "sparsity_level": sparsity_level, "criterion": criterion, "distribution": distribution,
         "weight_correction": weight_correction, "bias_correction": bias_correction,
-        "ignored_scope": ignored_scope})]
+        "ignored_scope": ignored_scope, **weight_sparsity_params})]
     if quantize:
         algos.append(create_algorithm("DefaultQuantization", {"subset_size": subset_size,
                                                               "ignored_scope": ignored_scope}))
@@ -109,8 +119,10 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     dataset = build_dataset(config.engine, model)
     log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
         f"on {dataset.description}")
+    eval_dataset = build_eval_dataset(config.engine, model)
     result = Pipeline(algorithms).run(model, dataset, seed=config.engine.seed,
-                                      target_device=config.compression.target_device, progress=progress)
+                                      target_device=config.compression.target_device, progress=progress,
+                                      eval_dataset=eval_dataset)
     timings.update(result.timings_s)
     with atomic_output_dir(output_dir) as tmp:
         t0 = time.perf_counter()

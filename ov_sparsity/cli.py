@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, help="seed for subset selection and synthetic data (default 0)")
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
     c.add_argument("--no-bias-correction", action="store_true", help="skip the activation bias correction")
+    c.add_argument("--tune", choices=("lstsq", "adam"), help="layer-wise tuning: exact masked least squares or Adam")
+    c.add_argument("--fp-inputs", action="store_true",
+                   help="tune on the dense model's layer inputs (default: sequential, the sparse model's)")
+    c.add_argument("--schedule-steps", type=int, help="cubic sparsity schedule over T steps")
+    c.add_argument("--initial-sparsity", type=float, help="first level of the schedule (default: target - 0.3)")
+    c.add_argument("--max-accuracy-drop", type=float,
+                   help="accuracy-aware: raise sparsity along the schedule while top-1 drops at most D points")
+    c.add_argument("--eval-data", help="labelled image folder for --max-accuracy-drop")
 
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
     e.add_argument("model")
@@ -116,6 +124,24 @@ def cmd_compress(args) -> int:
             for a in config.compression.algorithms:
                 if a["name"] == "WeightSparsity" or (a["name"] == "MagnitudeSparsity" and key == "weight_correction"):
                     a["params"][key] = False
+    ws = {}
+    if args.tune:
+        ws.update(use_layerwise_tuning=True, tuning_method=args.tune)
+    if args.fp_inputs:
+        ws["use_only_fp_inputs"] = True
+    if args.schedule_steps is not None or args.initial_sparsity is not None:
+        schedule = {"steps": args.schedule_steps if args.schedule_steps is not None else 4}
+        if args.initial_sparsity is not None:
+            schedule["initial_sparsity"] = args.initial_sparsity
+        ws["schedule"] = schedule
+    if args.max_accuracy_drop is not None:
+        ws["max_accuracy_drop"] = args.max_accuracy_drop
+        if args.schedule_steps is None and "schedule" not in ws:
+            ws["schedule"] = {"steps": 6}
+    if args.eval_data:
+        config.engine.eval_data_source = str(resolve_path(args.eval_data, Path.cwd()))
+    if ws:
+        config.set_weight_sparsity(**ws)
     if args.int8:
         config.ensure_int8()
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -127,7 +153,7 @@ def cmd_compress(args) -> int:
 def cmd_eval(args) -> int:
     from ov_sparsity.api import resolve_preprocessing
     from ov_sparsity.data import ImageFolder, Subset
-    from ov_sparsity.evaluation import evaluate
+    from ov_sparsity.engine.evaluate import evaluate
     from ov_sparsity.graph import read_model
 
     model = read_model(args.model)

@@ -31,7 +31,7 @@ def test_pot_aliases():
     a = create_algorithm("WeightSparsity", {"sparsity_level": 0.4, "normed_threshold": False,
                                             "correct_weight_bias": False, "eps_factor": 1e-8,
                                             "ignored": {"scope": ["fc"]}})
-    mag = a.steps[0].params
+    mag = a._magnitude(0.4).params
     assert mag.criterion == "magnitude" and mag.weight_correction is False and mag.eps == 1e-8
     assert mag.ignored_scope.names == ("fc",)
     q = create_algorithm("DefaultQuantization", {"preset": "mixed", "stat_subset_size": 100, "use_fast_bias": False})

@@ -46,12 +46,20 @@ class Context:
     stats: dict = field(default_factory=dict)
     masks: dict = field(default_factory=dict)  # layer -> bool array, True where pruned
     reports: dict = field(default_factory=dict)  # algorithm name -> what it measured
-    _dense_weights: dict = field(default_factory=dict)
+    eval_dataset: Optional[Dataset] = None  # labelled images, for accuracy-aware modes
+    cache: dict = field(default_factory=dict)  # dense-model data reused across schedule steps
+    _dense: dict = field(default_factory=dict)
+
+    def _dense_ops(self) -> dict:
+        if not self._dense:
+            self._dense = {n: (op.weight(), op.bias()) for n, op in weighted_ops_by_name(self.dense_model).items()}
+        return self._dense
 
     def dense_weight(self, layer: str) -> np.ndarray:
-        if not self._dense_weights:
-            self._dense_weights = {n: op.weight() for n, op in weighted_ops_by_name(self.dense_model).items()}
-        return self._dense_weights[layer]
+        return self._dense_ops()[layer][0]
+
+    def dense_bias(self, layer: str) -> Optional[np.ndarray]:
+        return self._dense_ops()[layer][1]
 
     def require_dataset(self, who: str) -> Dataset:
         if self.dataset is None or len(self.dataset) == 0:

@@ -1,5 +1,7 @@
-"""WeightSparsity (POT's name): the preset MagnitudeSparsity + BiasCorrection,
-with a post-condition check that the target sparsity was reached."""
+"""WeightSparsity (POT's name): the preset composed of MagnitudeSparsity,
+BiasCorrection and (optionally) LayerwiseFinetuning, run at each level of the
+cubic schedule, optionally accuracy-aware, with a post-condition check that the
+target sparsity was reached."""
 
 from __future__ import annotations
 
@@ -8,11 +10,15 @@ from typing import Any, Literal, Optional
 
 import openvino as ov
 
-from ov_sparsity.algorithms.base import Algorithm, Context, register
+from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.bias_correction import BiasCorrection
+from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
 from ov_sparsity.algorithms.magnitude import MAGNITUDE_ALIASES, MagnitudeSparsity
 from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.schedule import Schedule
+from ov_sparsity.engine.evaluate import evaluate
 from ov_sparsity.engine.statistics import StatRequest
+from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
 
@@ -41,12 +47,32 @@ class WeightSparsityParams:
     bias_correction: bool = True
     eps: float = 1e-9
     ignored_scope: Any = None
-    # accepted for POT configs; our bias correction is exact either way
-    use_fast_bias: Optional[bool] = None
+    use_fast_bias: Optional[bool] = None  # accepted for POT configs; our bias correction is exact
+    # layer-wise tuning (POT's names where POT had them)
+    use_layerwise_tuning: bool = False
+    tuning_method: Literal["lstsq", "adam"] = "lstsq"
+    num_samples_for_tuning: int = 2000
+    batch_size: int = 50
+    tuning_iterations: Optional[int] = None
+    weights_lr: float = 1e-5
+    bias_lr: float = 1e-4
+    use_only_fp_inputs: bool = False
+    damping: float = 0.01
+    memory_budget_gb: float = 2.0
+    # progressive schedule and accuracy-aware stopping
+    schedule: Optional[dict] = None
+    max_accuracy_drop: Optional[float] = None
 
     def __post_init__(self):
         check_range("sparsity_level", self.sparsity_level, 0.0, 1.0)
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
+        self.schedule_ = Schedule.parse(self.schedule, self.sparsity_level)
+        if self.max_accuracy_drop is not None:
+            check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
+
+
+TUNING_KEYS = ("tuning_method", "num_samples_for_tuning", "batch_size", "tuning_iterations", "weights_lr",
+               "bias_lr", "use_only_fp_inputs", "damping", "memory_budget_gb")
 
 
 @register
@@ -58,20 +84,62 @@ class WeightSparsity(Algorithm):
     def __init__(self, **params):
         super().__init__(**params)
         p = self.params
-        self.steps: list[Algorithm] = [MagnitudeSparsity(
-            sparsity_level=p.sparsity_level, criterion=p.criterion, normed_threshold=p.normed_threshold,
-            distribution=p.distribution, weight_correction=p.weight_correction,
-            weight_correction_mode=p.weight_correction_mode, eps=p.eps,
-            ignored_scope=p.ignored_scope)]
-        if p.bias_correction:
-            self.steps.append(BiasCorrection(ignored_scope=p.ignored_scope))
+        self.levels = p.schedule_.levels(p.sparsity_level)
+        self.bias = BiasCorrection(ignored_scope=p.ignored_scope) if p.bias_correction else None
+        self.tuning = (LayerwiseFinetuning(ignored_scope=p.ignored_scope, **{k: getattr(p, k) for k in TUNING_KEYS})
+                       if p.use_layerwise_tuning else None)
+
+    def _magnitude(self, level: float) -> MagnitudeSparsity:
+        p = self.params
+        return MagnitudeSparsity(sparsity_level=level, criterion=p.criterion, normed_threshold=p.normed_threshold,
+                                 distribution=p.distribution, weight_correction=p.weight_correction,
+                                 weight_correction_mode=p.weight_correction_mode, eps=p.eps,
+                                 ignored_scope=p.ignored_scope)
+
+    def params_dict(self) -> dict:
+        out = super().params_dict()
+        out.pop("schedule_", None)
+        return out
 
     def statistics(self, model: ov.Model) -> list[StatRequest]:
-        return [r for step in self.steps for r in step.statistics(model)]
+        return self.bias.statistics(model) if self.bias else []
 
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
-        for step in self.steps:
-            model = step.apply(model, ctx)
-        reached = check_sparsity_reached(model, self.params.ignored_scope, self.params.sparsity_level, self.name)
-        ctx.reports[self.name] = {"target_sparsity": self.params.sparsity_level, "reached_sparsity": reached}
+        p = self.params
+        aware = p.max_accuracy_drop is not None
+        if aware and (ctx.eval_dataset is None or len(ctx.eval_dataset) == 0):
+            raise OvSparsityError(f"{self.name}: max_accuracy_drop needs labelled evaluation data (--eval-data DIR)")
+        dense_top1 = evaluate(ctx.dense_model, ctx.eval_dataset, progress=ctx.progress)["top1"] if aware else None
+        steps, kept = [], None
+        for i, level in enumerate(self.levels):
+            log.info("%s: step %d/%d, sparsity %.4f", self.name, i + 1, len(self.levels), level)
+            model = self._magnitude(level).apply(model, ctx)
+            if self.bias:
+                model = self.bias.apply(model, ctx)
+            if self.tuning:
+                model = self.tuning.apply(model, ctx)
+            step = {"sparsity": level}
+            if aware:
+                step["top1"] = evaluate(model, ctx.eval_dataset, progress=ctx.progress)["top1"]
+                step["drop"] = dense_top1 - step["top1"]
+                log.info("%s: sparsity %.4f -> top-1 %.2f (dense %.2f)", self.name, level, step["top1"], dense_top1)
+                if step["drop"] > p.max_accuracy_drop:
+                    steps.append(step)
+                    break
+                kept = (model.clone(), dict(ctx.masks), level)
+            steps.append(step)
+        report = {"target_sparsity": p.sparsity_level, "steps": steps}
+        if aware:
+            if kept is None:
+                log.warning("%s: even %.4f sparsity drops top-1 by %.2f > %.2f; returning that first step",
+                            self.name, self.levels[0], steps[0]["drop"], p.max_accuracy_drop)
+                final_level = self.levels[0]
+            else:
+                model, ctx.masks, final_level = kept
+            report.update(dense_top1=dense_top1, max_accuracy_drop=p.max_accuracy_drop,
+                          budget_met=kept is not None)
+        else:
+            final_level = self.levels[-1]
+        report["reached_sparsity"] = check_sparsity_reached(model, p.ignored_scope, final_level, self.name)
+        ctx.reports[self.name] = report
         return model

@@ -61,11 +61,13 @@ class EngineSection:
     seed: int = 0
     synsets: Optional[Path] = None
     batch_size: int = 16
+    eval_data_source: Optional[str] = None  # labelled images for accuracy-aware modes
+    eval_subset_size: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
         data = _check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
-                                            "synsets", "batch_size"})
+                                            "synsets", "batch_size", "eval_data_source", "eval_subset_size"})
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
@@ -84,7 +86,9 @@ class EngineSection:
             raise OvSparsityError(f"config: data_free engine: unknown data_source '{sec.data_source}' "
                                   f"(known: {', '.join(SYNTHETIC_SOURCES)})")
         sec.preprocessing = data.get("preprocessing")
-        for key in ("subset_size", "seed", "batch_size"):
+        if data.get("eval_data_source"):
+            sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
+        for key in ("subset_size", "seed", "batch_size", "eval_subset_size"):
             if key in data:
                 value = data[key]
                 if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
@@ -139,6 +143,15 @@ class RunConfig:
             hits = self.compression.algorithms[:1]
         for a in hits:
             a["params"]["sparsity_level"] = level
+
+    def set_weight_sparsity(self, **params) -> None:
+        """Set parameters of every WeightSparsity entry (adding one if there is none)."""
+        hits = [a for a in self.compression.algorithms if a["name"] == "WeightSparsity"]
+        if not hits:
+            self.compression.algorithms.insert(0, {"name": "WeightSparsity", "params": {}})
+            hits = self.compression.algorithms[:1]
+        for a in hits:
+            a["params"].update(params)
 
     def ensure_int8(self) -> None:
         if not any(a["name"] == "DefaultQuantization" for a in self.compression.algorithms):

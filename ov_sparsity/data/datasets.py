@@ -182,3 +182,28 @@ def iter_batches(ds: Dataset, batch_size: int, desc: str | None = None,
             batch = pending.result()
             yield batch
             pbar.update(len(batch[1]))
+
+
+class CachedDataset(Dataset):
+    """Items decoded once and kept in memory (calibration sets are read many times)."""
+
+    def __init__(self, base: Dataset, progress: bool = True):
+        items = []
+        for images, labels in iter_batches(base, 64, desc="loading images", progress=progress):
+            items += list(zip(images, labels.tolist()))
+        self.items = items
+        self.description = base.description
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return self.items[i]
+
+
+def cached(ds: Dataset, max_bytes: int = 2 << 30, progress: bool = True) -> Dataset:
+    """ds in memory when it fits in max_bytes, else ds itself."""
+    if isinstance(ds, (CachedDataset, ArrayDataset, NoiseDataset)) or len(ds) == 0:
+        return ds
+    item_bytes = ds[0][0].nbytes
+    return CachedDataset(ds, progress) if item_bytes * len(ds) <= max_bytes else ds
