@@ -68,3 +68,59 @@ def split_imagenet_samples(work: Path) -> tuple[Path, Path]:
             (root / "synsets.txt").symlink_to(src / "synsets.txt")
         halves.append(root)
     return halves[0], halves[1]
+
+
+def run_variant(model: str, dense: Path, out: Path, level: float, calib: Path, flags: list, tests: dict,
+                dense_acc: dict, label: str) -> dict:
+    """One `compress` run through the CLI, evaluated on every test set against the dense model."""
+    args = ["compress", dense, "-o", out, "--sparsity", level, "--data", calib, *flags]
+    _, wall = cli(*args)
+    report = json.loads((out / "report.json").read_text())
+    accs = {k: evaluate(out / "model.xml", d, dense) for k, d in tests.items()}
+    return {"model": model, "sparsity": level, "variant": label, "wall_s": round(wall, 1),
+            "global_sparsity": report["global_sparsity"], "dense_top1": dense_acc,
+            "top1": {k: a["top1"] for k, a in accs.items()}, "agreement": {k: a["agreement"] for k, a in accs.items()},
+            "command": command_line(*args), "report": {k: report["algorithm_reports"].get(k) for k in
+                                                       ("WeightSparsity", "LayerwiseFinetuning")}}
+
+
+def data_for(name: str, work: Path) -> tuple[Path, dict]:
+    """Calibration folder and {label: test folder}. MobileNetV2: calibrate on one half of the
+    ImageNet samples, evaluate on the other half."""
+    if name == "mobilenet_v2":
+        calib, held_out = split_imagenet_samples(work)
+        return calib, {"held-out 250": held_out}
+    return MODELS[name]["calib"], {"test 10k": MODELS[name]["test"]}
+
+
+def markdown(rows: list) -> str:
+    lines = ["| model | sparsity | variant | eval set | dense FP32 | sparse | drop | agreement | wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for k in r["top1"]:
+            lines.append(f"| {r['model']} | {r['sparsity']:.0%} | {r['variant']} | {k} | {r['dense_top1'][k]:.2f} | "
+                         f"{r['top1'][k]:.2f} | {r['dense_top1'][k] - r['top1'][k]:.2f} | {r['agreement'][k]:.1f} | "
+                         f"{r['wall_s']} |")
+    return "\n".join(lines)
+
+
+def run_suite(plan: list, work: Path, results_name: str) -> list:
+    """plan: [(model, level, label, flags)]. Appends to WORK/results_name as it goes (resumable)."""
+    path = work / results_name
+    rows = json.loads(path.read_text()) if path.exists() else []
+    done = {(r["model"], r["sparsity"], r["variant"]) for r in rows}
+    dense_cache: dict = {}
+    for model, level, label, flags in plan:
+        if (model, level, label) in done:
+            continue
+        dense = export(model, work)
+        calib, tests = data_for(model, work)
+        if model not in dense_cache:
+            dense_cache[model] = {k: evaluate(dense, d)["top1"] for k, d in tests.items()}
+        slug = f"{model}_{int(round(level * 100))}_{''.join(c if c.isalnum() else '_' for c in label)}"
+        row = run_variant(model, dense, work / "out" / slug, level, calib, flags, tests, dense_cache[model], label)
+        rows.append(row)
+        path.write_text(json.dumps(rows, indent=1))
+        print(json.dumps({k: row[k] for k in ("model", "sparsity", "variant", "wall_s", "top1", "dense_top1")}),
+              flush=True)
+    return rows

@@ -135,3 +135,22 @@ def test_zoo_list_and_unknown(capsys):
     assert main(["zoo", "list"]) == 0
     assert "resnet56_cifar10" in capsys.readouterr().out
     assert main(["zoo", "export", "vgg16", "-o", "x.xml"]) == 2
+
+
+def test_tuning_schedule_and_accuracy_aware_flags(tiny, image_folder, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    assert compress(tiny, "-o", out, "--sparsity", "0.6", "--data", image_folder, "--tune", "lstsq",
+                    "--schedule-steps", "2", "--initial-sparsity", "0.3") == 0
+    report = json.loads((out / "report.json").read_text())
+    params = report["algorithms"][0]["params"]
+    assert params["use_layerwise_tuning"] and params["tuning_method"] == "lstsq"
+    ws = report["algorithm_reports"]["WeightSparsity"]
+    assert [round(s["sparsity"], 4) for s in ws["steps"]] == [round(0.6 - 0.3 * 0.125, 4), 0.6]
+    assert report["algorithm_reports"]["LayerwiseFinetuning"]["inputs"] == "sequential"
+    capsys.readouterr()
+    assert compress(tiny, "-o", tmp_path / "aa", "--data", image_folder, "--max-accuracy-drop", "1") == 2
+    assert "max_accuracy_drop needs labelled evaluation data" in capsys.readouterr().err
+    assert compress(tiny, "-o", tmp_path / "ab", "--data", image_folder, "--max-accuracy-drop", "50",
+                    "--eval-data", image_folder, "--sparsity", "0.5") == 0
+    ws = json.loads((tmp_path / "ab" / "report.json").read_text())["algorithm_reports"]["WeightSparsity"]
+    assert ws["budget_met"] and len(ws["steps"]) == 6 and "dense_top1" in ws
