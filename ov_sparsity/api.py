@@ -20,6 +20,7 @@ from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.config.schema import EngineSection, RunConfig
 from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, random_subset
 from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
@@ -43,10 +44,16 @@ def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
     return Preprocessing.preset(preset)
 
 
-def build_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
+SYNTHETIC = {
+    "noise": lambda n, pre, seed, progress: NoiseDataset(n, pre, seed=seed),
+    "fractal": lambda n, pre, seed, progress: FractalDataset(n, pre, seed=seed, progress=progress),
+}
+
+
+def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True) -> Dataset:
     pre = resolve_preprocessing(engine.preprocessing, model)
-    if engine.data_source == "noise":
-        return NoiseDataset(engine.subset_size, pre, seed=engine.seed)
+    if engine.data_source in SYNTHETIC:
+        return SYNTHETIC[engine.data_source](engine.subset_size, pre, engine.seed, progress)
     folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets)
     return random_subset(folder, engine.subset_size, engine.seed)
 
@@ -76,14 +83,18 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
              seed: int = 0, progress: bool = True, **weight_sparsity_params) -> ov.Model:
     """Return a sparse (optionally INT8) copy of `model`; the input model is not modified.
 
-    dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, or None for white noise
-    through `preprocessing` (a preset name, fields, or guessed from the model's input size).
+    dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, "fractal" (synthetic
+    FractalDB-style images) or "noise"/None (white noise), the synthetic ones through
+    `preprocessing` (a preset name, fields, or guessed from the model's input size).
     Further keyword arguments go to WeightSparsity (e.g. use_layerwise_tuning=True,
     schedule={"initial_sparsity": 0.3, "steps": 3}).
     """
     require_weighted_ops(model)
-    if dataset is None:
-        ds = NoiseDataset(subset_size, resolve_preprocessing(preprocessing, model), seed)
+    if dataset is None or isinstance(dataset, str):
+        source = dataset or "noise"
+        if source not in SYNTHETIC:
+            raise OvSparsityError(f"unknown synthetic data source {source!r} (known: {', '.join(SYNTHETIC)})")
+        ds = SYNTHETIC[source](subset_size, resolve_preprocessing(preprocessing, model), seed, progress)
     elif isinstance(dataset, Dataset):
         ds = random_subset(dataset, subset_size, seed)
     elif hasattr(dataset, "get_inference_data"):
@@ -116,7 +127,7 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     model = read_model(config.model.model, config.model.weights)
     timings["load"] = time.perf_counter() - t0
     require_weighted_ops(model)
-    dataset = build_dataset(config.engine, model)
+    dataset = build_dataset(config.engine, model, progress)
     log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
         f"on {dataset.description}")
     eval_dataset = build_eval_dataset(config.engine, model)

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-c", "--config", help="POT-shaped JSON (comments allowed) or YAML config")
     c.add_argument("-o", "--output", required=True, help="output directory (written atomically)")
     c.add_argument("--sparsity", type=_sparsity, help="target global sparsity in [0, 1)")
-    c.add_argument("--data", help="image folder for calibration, or 'noise' (no data)")
+    c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data)")
     c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
     c.add_argument("--subset-size", type=int, help="calibration images to use (default 300)")
@@ -77,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     zx.add_argument("-o", "--output", required=True, help="output .xml path")
     zsub.add_parser("list", help="list zoo models")
 
+    f = sub.add_parser("fractals", help="synthetic FractalDB-style calibration images")
+    fsub = f.add_subparsers(dest="fractals_command", required=True, parser_class=_Parser)
+    fg = fsub.add_parser("generate", help="write N fractal images (PNG) into a folder")
+    fg.add_argument("-n", type=int, required=True, help="number of images")
+    fg.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
+    fg.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
+    fg.add_argument("--seed", type=int, default=0)
+    fg.add_argument("--sampler", choices=("fractaldb", "svd"), default="fractaldb",
+                    help="IFS search: FractalDB's random search or Anderson & Farrell's SVD sampling")
+    fg.add_argument("--gray", action="store_true", help="gray fractals instead of random colours")
+    fg.add_argument("--workers", type=int, help="processes (default: all cores)")
+
     d = sub.add_parser("demo", help="MobileNetV2 -> 50%% sparse INT8 with no user data, and what changed")
     d.add_argument("-o", "--output", default="demo_output")
     d.add_argument("--sparsity", type=_sparsity, default=0.5)
@@ -94,7 +106,7 @@ def _setup_logging(quiet: bool) -> None:
 def cmd_compress(args) -> int:
     from ov_sparsity.api import compress
     from ov_sparsity.config import load_config
-    from ov_sparsity.config.schema import RunConfig, resolve_path
+    from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, resolve_path
     from ov_sparsity.report import summary_lines
     from pathlib import Path
 
@@ -103,8 +115,8 @@ def cmd_compress(args) -> int:
         config.model.model = Path(args.model)
         config.model.weights = None
     if args.data:
-        if args.data == "noise":
-            config.engine.type, config.engine.data_source = "data_free", "noise"
+        if args.data in SYNTHETIC_SOURCES:
+            config.engine.type, config.engine.data_source = "data_free", args.data
         else:
             config.engine.type, config.engine.data_source = "simplified", str(resolve_path(args.data, Path.cwd()))
     if args.preprocess:
@@ -182,6 +194,29 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def cmd_fractals(args) -> int:
+    import time
+
+    from PIL import Image
+
+    from ov_sparsity.data.fractals import FractalOptions, generate_images
+    from ov_sparsity.graph.model_io import atomic_output_dir
+
+    if args.n < 1 or args.size < 16:
+        raise OvSparsityError("-n must be positive and --size at least 16")
+    options = FractalOptions(sampler=args.sampler, colour="gray" if args.gray else "random")
+    t0 = time.perf_counter()
+    images = generate_images(args.n, args.size, args.seed, options, workers=args.workers, cache=False,
+                             progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    with atomic_output_dir(args.output) as tmp:
+        for i, img in enumerate(images):
+            Image.fromarray(img).save(tmp / f"fractal_{i:05d}.png")
+    print(f"{args.n} images of {args.size}x{args.size} in {args.output} "
+          f"({elapsed:.1f} s, {args.n / elapsed:.1f} images/s)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from ov_sparsity.demo import run_demo
 
@@ -194,7 +229,8 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         _setup_logging(args.quiet)
-        handler = {"compress": cmd_compress, "eval": cmd_eval, "zoo": cmd_zoo, "demo": cmd_demo}[args.command]
+        handler = {"compress": cmd_compress, "eval": cmd_eval, "zoo": cmd_zoo, "fractals": cmd_fractals,
+                   "demo": cmd_demo}[args.command]
         return handler(args)
     except OvSparsityError as exc:
         print(f"ov-sparsity: error: {exc}", file=sys.stderr)

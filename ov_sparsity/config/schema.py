@@ -3,7 +3,7 @@
     model:       {model: X.xml, weights: X.bin, model_name: optional}
     engine:      {type: simplified, data_source: DIR, preprocessing: cifar10|imagenet|{...},
                   subset_size: 300, seed: 0, synsets: FILE}
-                 or {type: data_free, data_source: noise}
+                 or {type: data_free, data_source: fractal | noise}
     compression: {target_device: CPU, algorithms: [{name, params}]}
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Optional
 from ov_sparsity.errors import OvSparsityError
 
 ENGINE_TYPES = ("simplified", "data_free")
-SYNTHETIC_SOURCES = ("noise",)
+SYNTHETIC_SOURCES = ("noise", "fractal")
 
 
 def _check_keys(section: str, data: Any, known: set) -> dict:

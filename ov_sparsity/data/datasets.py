@@ -158,7 +158,7 @@ def random_subset(ds: Dataset, n: Optional[int], seed: int) -> Dataset:
 def iter_batches(ds: Dataset, batch_size: int, desc: str | None = None,
                  progress: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Batches of (images [N,C,H,W], labels [N]); images decoded by two threads."""
-    from ov_sparsity.engine.progress import bar
+    from ov_sparsity.progress import bar
 
     n = len(ds)
     starts = range(0, n, batch_size)

@@ -19,7 +19,7 @@ from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented, layer_loss, 
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.engine.layer_data import collect_layer_data
 from ov_sparsity.engine.layer_torch import SUPPORTED
-from ov_sparsity.engine.progress import bar
+from ov_sparsity.progress import bar
 from ov_sparsity.graph.edits import SetBias, SetWeight, apply_commands
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import WeightedOp, find_weighted_ops

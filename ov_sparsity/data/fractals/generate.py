@@ -1,0 +1,133 @@
+"""Deterministic, cached, parallel generation of fractal calibration images.
+
+Image i of seed s depends only on (s, i, size, options): category i // k (k
+instances per category) is searched with its own generator, the instance
+jittered and rendered with another; no global RNG state, no network. Images are
+cached as PNG under $OV_SPARSITY_CACHE (default ~/.cache/ov_sparsity) and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.data.fractals.ifs import FractalOptions, jitter, sample_category
+from ov_sparsity.data.fractals.render import render
+from ov_sparsity.data.preprocess import Preprocessing
+
+log = logging.getLogger("ov_sparsity")
+VERSION = "v1"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("OV_SPARSITY_CACHE", Path.home() / ".cache" / "ov_sparsity"))
+
+
+@lru_cache(maxsize=4096)
+def _category(seed: int, category: int, options: FractalOptions) -> np.ndarray:
+    return sample_category(np.random.default_rng([seed, 1, category]), options)
+
+
+def make_image(seed: int, index: int, size: int, options: FractalOptions) -> np.ndarray:
+    k = max(1, options.instances_per_category)
+    system = _category(seed, index // k, options)
+    rng = np.random.default_rng([seed, 2, index])
+    for attempt in range(16):
+        img = render(jitter(system, index % k if attempt == 0 else 1 + attempt % 3, rng), size, rng, options)
+        if img is not None:
+            return img
+    img = render(system, size, rng, options)  # the category itself passed the fill test
+    return img if img is not None else np.zeros((size, size, 3), np.uint8)
+
+
+def _work(args) -> list:
+    seed, indices, size, options = args
+    return [(i, make_image(seed, i, size, options)) for i in indices]
+
+
+def _folder(seed: int, size: int, options: FractalOptions, root: Path) -> Path:
+    digest = hashlib.sha1(f"{VERSION}|{seed}|{size}|{options.key()}".encode()).hexdigest()[:12]
+    return root / f"fractals-{VERSION}-{size}px-seed{seed}-{digest}"
+
+
+def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[FractalOptions] = None,
+                    workers: Optional[int] = None, cache: bool = True, progress: bool = True) -> np.ndarray:
+    """[n, size, size, 3] uint8, generated with `workers` processes (default: all cores) or read from cache."""
+    from ov_sparsity.progress import bar
+
+    options = options or FractalOptions()
+    folder = _folder(seed, size, options, cache_root()) if cache else None
+    images: dict = {}
+    if folder is not None and folder.is_dir():
+        for i in range(n):
+            path = folder / f"{i:05d}.png"
+            if path.exists():
+                with Image.open(path) as im:
+                    images[i] = np.asarray(im.convert("RGB"))
+    missing = [i for i in range(n) if i not in images]
+    if missing:
+        t0 = time.perf_counter()
+        workers = workers or min(os.cpu_count() or 1, 8)
+        k = max(1, options.instances_per_category)
+        # whole categories per task, so each category is searched once
+        cats = sorted({i // k for i in missing})
+        per_task = max(1, len(cats) // (workers * 4))
+        tasks = [(seed, [i for i in missing if i // k in set(cats[j:j + per_task])], size, options)
+                 for j in range(0, len(cats), per_task)]
+        with bar(total=len(missing), desc="fractals", enable=progress) as pbar:
+            if workers > 1 and len(tasks) > 1:
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    for done in pool.map(_work, tasks):
+                        images.update(done)
+                        pbar.update(len(done))
+            else:
+                for task in tasks:
+                    done = _work(task)
+                    images.update(done)
+                    pbar.update(len(done))
+        elapsed = time.perf_counter() - t0
+        log.info("generated %d fractal images at %dx%d in %.1f s (%.1f images/s, %d workers)", len(missing), size,
+                 size, elapsed, len(missing) / elapsed, workers)
+        if folder is not None:
+            _save(folder, {i: images[i] for i in missing})
+    return np.stack([images[i] for i in range(n)])
+
+
+def _save(folder: Path, images: dict) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, img in images.items():
+            tmp = folder / f".{i:05d}.{os.getpid()}.png"
+            Image.fromarray(img).save(tmp)
+            os.replace(tmp, folder / f"{i:05d}.png")
+    except OSError as exc:  # a read-only home is no reason to fail
+        log.warning("fractal cache not written (%s): %s", folder, exc.strerror)
+
+
+class FractalDataset(Dataset):
+    """n fractal images through the model's own preprocessing."""
+
+    def __init__(self, n: int, preprocessing: Preprocessing, seed: int = 0, options: Optional[FractalOptions] = None,
+                 cache: bool = True, progress: bool = True, workers: Optional[int] = None):
+        self.preprocessing = preprocessing
+        size = max(128, *preprocessing.raw_hw)
+        self.images = generate_images(n, size, seed, options, workers=workers, cache=cache, progress=progress)
+        self.description = f"FractalDB-style fractals ({n} images at {size}px, seed {seed})"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return self.preprocessing(Image.fromarray(self.images[i])), -1
