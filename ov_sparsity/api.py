@@ -53,9 +53,9 @@ SYNTHETIC = {
 def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True) -> Dataset:
     pre = resolve_preprocessing(engine.preprocessing, model)
     if engine.data_source in SYNTHETIC:
-        return SYNTHETIC[engine.data_source](engine.subset_size, pre, engine.seed, progress)
+        return SYNTHETIC[engine.data_source](engine.calibration_size, pre, engine.seed, progress)
     folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets)
-    return random_subset(folder, engine.subset_size, engine.seed)
+    return random_subset(folder, engine.calibration_size, engine.seed)
 
 
 def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Dataset]:

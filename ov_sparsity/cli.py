@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="IFS search: FractalDB's random search or Anderson & Farrell's SVD sampling")
     fg.add_argument("--gray", action="store_true", help="gray fractals instead of random colours")
     fg.add_argument("--workers", type=int, help="processes (default: all cores)")
+    fg.add_argument("--sheet", help="also write a contact sheet PNG of the first 32 images")
 
     d = sub.add_parser("demo", help="MobileNetV2 -> 50%% sparse INT8 with no user data, and what changed")
     d.add_argument("-o", "--output", default="demo_output")
@@ -212,9 +213,23 @@ def cmd_fractals(args) -> int:
     with atomic_output_dir(args.output) as tmp:
         for i, img in enumerate(images):
             Image.fromarray(img).save(tmp / f"fractal_{i:05d}.png")
+    if args.sheet:
+        contact_sheet(images[:32], args.sheet)
     print(f"{args.n} images of {args.size}x{args.size} in {args.output} "
           f"({elapsed:.1f} s, {args.n / elapsed:.1f} images/s)")
     return 0
+
+
+def contact_sheet(images, path, columns: int = 8, tile: int = 112) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * tile, rows * tile))
+    for i, img in enumerate(images):
+        sheet.paste(Image.fromarray(np.asarray(img)).resize((tile, tile), Image.BILINEAR),
+                    ((i % columns) * tile, (i // columns) * tile))
+    sheet.save(path, optimize=True)
 
 
 def cmd_demo(args) -> int:

@@ -3,6 +3,7 @@
     model:       {model: X.xml, weights: X.bin, model_name: optional}
     engine:      {type: simplified, data_source: DIR, preprocessing: cifar10|imagenet|{...},
                   subset_size: 300, seed: 0, synsets: FILE}
+                 (subset_size defaults to 300 images, 500 for fractals)
                  or {type: data_free, data_source: fractal | noise}
     compression: {target_device: CPU, algorithms: [{name, params}]}
 """
@@ -17,6 +18,7 @@ from ov_sparsity.errors import OvSparsityError
 
 ENGINE_TYPES = ("simplified", "data_free")
 SYNTHETIC_SOURCES = ("noise", "fractal")
+DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
 
 
 def _check_keys(section: str, data: Any, known: set) -> dict:
@@ -57,7 +59,7 @@ class EngineSection:
     type: str = "data_free"
     data_source: str = "noise"
     preprocessing: Any = None
-    subset_size: int = 300
+    subset_size: Optional[int] = None  # None: DEFAULT_SUBSET[source]
     seed: int = 0
     synsets: Optional[Path] = None
     batch_size: int = 16
@@ -97,6 +99,10 @@ class EngineSection:
         if data.get("synsets"):
             sec.synsets = resolve_path(data["synsets"], base)
         return sec
+
+    @property
+    def calibration_size(self) -> int:
+        return self.subset_size or DEFAULT_SUBSET.get(self.data_source, 300)
 
     @property
     def synthetic(self) -> bool:
