@@ -108,7 +108,9 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     if quantize:
         algos.append(create_algorithm("DefaultQuantization", {"subset_size": subset_size,
                                                               "ignored_scope": ignored_scope}))
-    return Pipeline(algos).run(model, ds, seed=seed, progress=progress).model
+    pre = resolve_preprocessing(preprocessing, model) if preprocessing is not None or dataset is None \
+        or isinstance(dataset, str) else None
+    return Pipeline(algos).run(model, ds, seed=seed, progress=progress, preprocessing=pre).model
 
 
 def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
@@ -133,7 +135,8 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     eval_dataset = build_eval_dataset(config.engine, model)
     result = Pipeline(algorithms).run(model, dataset, seed=config.engine.seed,
                                       target_device=config.compression.target_device, progress=progress,
-                                      eval_dataset=eval_dataset)
+                                      eval_dataset=eval_dataset,
+                                      preprocessing=resolve_preprocessing(config.engine.preprocessing, model))
     timings.update(result.timings_s)
     with atomic_output_dir(output_dir) as tmp:
         t0 = time.perf_counter()

@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-accuracy-drop", type=float,
                    help="accuracy-aware: raise sparsity along the schedule while top-1 drops at most D points")
     c.add_argument("--eval-data", help="labelled image folder for --max-accuracy-drop")
+    c.add_argument("--udfc", action="store_true",
+                   help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
+    c.add_argument("--prune-ratio", type=float, help="UDFC: fraction of channels removed per layer")
+    c.add_argument("--weight-bits", type=int, help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
 
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
     e.add_argument("model")
@@ -130,7 +134,8 @@ def cmd_compress(args) -> int:
         config.engine.subset_size = args.subset_size
     if args.seed is not None:
         config.engine.seed = args.seed
-    if args.sparsity is not None or not args.config:
+    udfc_only = (args.udfc or args.prune_ratio is not None or args.weight_bits is not None) and args.sparsity is None
+    if args.sparsity is not None or not (args.config or udfc_only):
         config.set_sparsity(args.sparsity if args.sparsity is not None else 0.5)
     for flag, key in ((args.no_weight_correction, "weight_correction"), (args.no_bias_correction, "bias_correction")):
         if flag:
@@ -153,6 +158,12 @@ def cmd_compress(args) -> int:
             ws["schedule"] = {"steps": 6}
     if args.eval_data:
         config.engine.eval_data_source = str(resolve_path(args.eval_data, Path.cwd()))
+    if args.udfc or args.prune_ratio is not None or args.weight_bits is not None:
+        udfc = {k: v for k, v in (("prune_ratio", args.prune_ratio), ("weight_bits", args.weight_bits))
+                if v is not None}
+        config.set_algorithm_params("UDFC", udfc, first=True)
+        if args.weight_bits == 8:
+            config.ensure_int8()
     if ws:
         config.set_weight_sparsity(**ws)
     if args.int8:

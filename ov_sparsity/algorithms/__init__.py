@@ -6,7 +6,9 @@ from ov_sparsity.algorithms.bias_correction import BiasCorrection
 from ov_sparsity.algorithms.weight_sparsity import WeightSparsity
 from ov_sparsity.algorithms.quantization import DefaultQuantization
 from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
+from ov_sparsity.algorithms.channel_pruning import ChannelPruning
+from ov_sparsity.algorithms.udfc.algorithm import UDFC
 from ov_sparsity.algorithms.pipeline import Pipeline, PipelineResult
 
 __all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity",
-           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "Pipeline", "PipelineResult"]
+           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC", "Pipeline", "PipelineResult"]

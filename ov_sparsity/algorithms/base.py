@@ -47,6 +47,7 @@ class Context:
     masks: dict = field(default_factory=dict)  # layer -> bool array, True where pruned
     reports: dict = field(default_factory=dict)  # algorithm name -> what it measured
     eval_dataset: Optional[Dataset] = None  # labelled images, for accuracy-aware modes
+    preprocessing: Optional[object] = None  # the model's Preprocessing, for synthetic data
     cache: dict = field(default_factory=dict)  # dense-model data reused across schedule steps
     _dense: dict = field(default_factory=dict)
 

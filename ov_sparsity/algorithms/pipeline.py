@@ -28,13 +28,13 @@ class Pipeline:
         return cls([create_algorithm(s["name"], s.get("params")) for s in specs])
 
     def run(self, model: ov.Model, dataset: Dataset | None, seed: int = 0, target_device: str = "CPU",
-            progress: bool = True, eval_dataset: Dataset | None = None) -> PipelineResult:
+            progress: bool = True, eval_dataset: Dataset | None = None, preprocessing=None) -> PipelineResult:
         """The input model is never modified: algorithms work on a clone. The calibration
         images are decoded once and kept in memory when they fit."""
         if dataset is not None:
             dataset = cached(dataset, progress=progress)
         ctx = Context(dense_model=model, dataset=dataset, seed=seed, target_device=target_device,
-                      progress=progress, eval_dataset=eval_dataset)
+                      progress=progress, eval_dataset=eval_dataset, preprocessing=preprocessing)
         timings = {}
         requests = [r for algo in self.algorithms for r in algo.statistics(model)]
         if requests:

@@ -150,14 +150,21 @@ class RunConfig:
         for a in hits:
             a["params"]["sparsity_level"] = level
 
-    def set_weight_sparsity(self, **params) -> None:
-        """Set parameters of every WeightSparsity entry (adding one if there is none)."""
-        hits = [a for a in self.compression.algorithms if a["name"] == "WeightSparsity"]
+    def set_algorithm_params(self, name: str, params: dict, first: bool = False) -> None:
+        """Set parameters of every `name` entry, adding one (first or before INT8) if there is none."""
+        hits = [a for a in self.compression.algorithms if a["name"] == name]
         if not hits:
-            self.compression.algorithms.insert(0, {"name": "WeightSparsity", "params": {}})
-            hits = self.compression.algorithms[:1]
+            entry = {"name": name, "params": {}}
+            algos = self.compression.algorithms
+            at = 0 if first else next((i for i, a in enumerate(algos) if a["name"] == "DefaultQuantization"),
+                                      len(algos))
+            algos.insert(at, entry)
+            hits = [entry]
         for a in hits:
             a["params"].update(params)
+
+    def set_weight_sparsity(self, **params) -> None:
+        self.set_algorithm_params("WeightSparsity", params, first=True)
 
     def ensure_int8(self) -> None:
         if not any(a["name"] == "DefaultQuantization" for a in self.compression.algorithms):

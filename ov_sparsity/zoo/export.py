@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,20 @@ def default_weights(name: str) -> Optional[Path]:
     return path if path.exists() else None
 
 
+def batchnorm_table(model) -> dict:
+    """{module name: {gamma, beta}} of every BatchNorm: with its input normalised, a BN's
+    output is N(beta, gamma^2) per channel (UDFC's data-free statistics). OpenVINO folds
+    BN into the convolution, so the IR keeps these only here."""
+    import torch
+
+    table = {}
+    for module_name, module in model.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            table[module_name] = {"gamma": [float(f"{v:.6g}") for v in module.weight.detach().tolist()],
+                                  "beta": [float(f"{v:.6g}") for v in module.bias.detach().tolist()]}
+    return table
+
+
 def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathLike) -> Path:
     """Build the torch model, load weights, convert to IR (BatchNorm folded by OpenVINO),
     save FP32 with a dynamic batch dimension. Returns the .xml path."""
@@ -74,6 +89,7 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     with torch.no_grad():
         ov_model = ov.convert_model(model, example_input=example, input=[[-1, *example.shape[1:]]])
     ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
+    ov_model.set_rt_info(json.dumps(batchnorm_table(model)), ["ov_sparsity", "batchnorm"])
     ov_model.set_rt_info(MODELS[name].preprocessing, ["ov_sparsity", "preprocessing"])
     out_xml = Path(out_xml)
     if out_xml.suffix.lower() != ".xml":

@@ -87,7 +87,10 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
                  for j in range(0, len(cats), per_task)]
         with bar(total=len(missing), desc="fractals", enable=progress) as pbar:
             if workers > 1 and len(tasks) > 1:
-                ctx = multiprocessing.get_context("spawn")
+                # fork: the workers run numpy only, and a user's script without a __main__
+                # guard must not be re-run by spawned workers; spawn where fork is missing
+                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+                ctx = multiprocessing.get_context(method)
                 with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                     for done in pool.map(_work, tasks):
                         images.update(done)

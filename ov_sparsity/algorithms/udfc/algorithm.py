@@ -1,0 +1,175 @@
+"""UDFC: prune output channels and/or quantize weights to b bits, layer after
+layer in topological order, each damage rebuilt in the consumer in closed form
+from second moments measured on synthetic images (or derived from BatchNorm)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import numpy as np
+import openvino as ov
+
+from ov_sparsity.algorithms.base import Algorithm, Context, log, register
+from ov_sparsity.algorithms.channel_pruning import eligible_groups, select_channels
+from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
+from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
+from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
+from ov_sparsity.algorithms.udfc.reconstruct import coefficients, consumer_update, identity_map
+from ov_sparsity.data import NoiseDataset
+from ov_sparsity.data.fractals import FractalDataset
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.channels import ChannelGroup, remove_channels
+from ov_sparsity.graph.scope import IgnoredScope
+from ov_sparsity.graph.weighted import _const_value, weighted_ops_by_name
+from ov_sparsity.progress import bar
+
+BN_KEY = ["ov_sparsity", "batchnorm"]
+
+
+@dataclass
+class UDFCParams:
+    prune_ratio: float = 0.3
+    weight_bits: Optional[int] = None  # None: no quantization
+    criterion: Literal["l1", "l2", "recon"] = "l1"
+    distribution: Literal["per_layer", "global"] = "per_layer"
+    scope: Literal["all", "expansion"] = "all"
+    reconstruct: bool = True
+    alpha1: float = 1.0
+    alpha2: float = 1e-3
+    statistics: Literal["fractal", "noise", "bn", "calibration"] = "fractal"
+    num_samples: int = 256
+    ignored_scope: Any = None
+
+    def __post_init__(self):
+        check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
+        if self.weight_bits is not None:
+            check_range("weight_bits", self.weight_bits, 2, 9)
+        check_range("alpha1", self.alpha1, 1e-12, 1e12)
+        check_range("alpha2", self.alpha2, 0.0, 1e12)
+        check_range("num_samples", self.num_samples, 1, 1 << 20)
+        if self.criterion == "recon" and self.statistics == "bn":
+            raise OvSparsityError("criterion 'recon' needs measured channel covariances (statistics: fractal | "
+                                  "noise | calibration), BatchNorm parameters give none")
+        if self.statistics == "bn" and self.weight_bits is not None:
+            raise OvSparsityError("statistics 'bn' serves channel pruning only: quantization damage needs "
+                                  "images (statistics: fractal | noise | calibration)")
+        self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
+
+
+def _bn_table(model: ov.Model) -> dict:
+    if not model.has_rt_info(BN_KEY):
+        raise OvSparsityError("statistics 'bn' needs BatchNorm parameters recorded in the IR "
+                              "(export the model with `ov-sparsity zoo export`)")
+    return json.loads(model.get_rt_info(BN_KEY).astype(str))
+
+
+def _bn_for(group: ChannelGroup, table: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """γ, β of the BatchNorm right before the activation the consumers read, and the clip."""
+    node = group.activation.get_node()
+    high = math.inf
+    while node.get_type_name() in ("Relu", "Clamp", "Reshape", "ReduceMean"):
+        if node.get_type_name() == "Clamp":
+            high = float(node.get_attributes()["max"])
+        if node.get_type_name() in ("Reshape", "ReduceMean"):
+            raise OvSparsityError(f"statistics 'bn': {group.name} feeds a pooled layer; use fractal or noise")
+        node = node.input(0).get_source_output().get_node()
+    match = re.search(r"__module\.(.+?)/aten::batch_norm", node.get_friendly_name())
+    if not match or match.group(1) not in table:
+        raise OvSparsityError(f"statistics 'bn': no BatchNorm recorded for the layer before {node.get_friendly_name()}")
+    entry = table[match.group(1)]
+    return np.asarray(entry["gamma"]), np.asarray(entry["beta"]), high
+
+
+@register
+class UDFC(Algorithm):
+    name = "UDFC"
+    Params = UDFCParams
+
+    def _images(self, ctx: Context):
+        p = self.params
+        if p.statistics == "calibration":
+            return ctx.require_dataset(self.name)
+        if ctx.preprocessing is None:
+            raise OvSparsityError(f"{self.name}: synthetic statistics need the model's preprocessing")
+        if p.statistics == "fractal":
+            return FractalDataset(p.num_samples, ctx.preprocessing, seed=ctx.seed, progress=ctx.progress)
+        return NoiseDataset(p.num_samples, ctx.preprocessing, seed=ctx.seed)
+
+    def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
+        p = self.params
+        reference = model.clone()
+        groups = {g.name: g for g in eligible_groups(model, p.scope, p.ignored_scope)} if p.prune_ratio > 0 or \
+            p.weight_bits else {}
+        quantize = p.weight_bits is not None
+        needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion == "recon")
+        images = self._images(ctx) if needs_images else None
+        if p.criterion == "recon" and groups:
+            keep = self._recon_keep(reference, list(groups.values()), images)
+        else:
+            keep = select_channels(list(groups.values()), p.prune_ratio, p.criterion, p.distribution) if groups \
+                else {}
+        bn = _bn_table(model) if p.reconstruct and p.statistics == "bn" else None
+        in_groups = {dw.get_friendly_name() for g in groups.values() for dw in g.depthwise}
+        order = list(weighted_ops_by_name(model))
+        removed = 0
+        with bar(total=len(order), desc="UDFC", enable=ctx.progress, unit="layer") as pbar:
+            for name in order:
+                if name in groups:
+                    removed += self._damage_and_rebuild(model, reference, groups[name], keep[name], images, bn)
+                elif quantize and name not in in_groups:
+                    op = weighted_ops_by_name(model)[name]
+                    op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
+                pbar.update(1)
+        model.validate_nodes_and_infer_types()
+        ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "weight_bits": p.weight_bits,
+                                  "reconstruct": p.reconstruct, "statistics": p.statistics,
+                                  "note": (f"{p.weight_bits}-bit weights are stored as FP32 values on the "
+                                           f"{p.weight_bits}-bit grid" if quantize and p.weight_bits < 8 else "")}
+        return model
+
+    def _recon_keep(self, reference, groups, images) -> dict:
+        p = self.params
+        names = [g.activation.get_node().get_friendly_name() for g in groups]
+        grams = activation_moments(reference, list(dict.fromkeys(names)), images)
+        keep = {}
+        for g, act in zip(groups, names):
+            energy = sum(consumer_energy(_const_value(node.input(1).get_source_output()), axis)
+                         for node, _, axis in g.consumers)
+            keep[g.name] = greedy_keep(grams[act], energy, int(round(p.prune_ratio * g.channels)))
+        return keep
+
+    def _damage_and_rebuild(self, model, reference, group: ChannelGroup, keep: np.ndarray, images, bn) -> int:
+        p = self.params
+        full = group.channels
+        consumers = [(node, kind, axis, _const_value(node.input(1).get_source_output()))
+                     for node, kind, axis in group.consumers]
+        act_name = group.activation.get_node().get_friendly_name()
+        if len(keep) < full:
+            remove_channels(model, group, keep)
+        if p.weight_bits is not None:
+            ops_ = weighted_ops_by_name(model)
+            for node in [group.producer] + group.depthwise:
+                op = ops_[node.get_friendly_name()]
+                op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
+        if not p.reconstruct:
+            return full - len(keep)
+        if bn is not None:
+            gamma, beta, high = _bn_for(group, bn)
+            cross, gram = bn_moments(gamma, beta, keep, high)
+        else:
+            cross, gram = joint_moments(reference, act_name, model, act_name, images)
+        s = coefficients(cross, gram, identity_map(full, keep), p.alpha1, p.alpha2)
+        ops_ = weighted_ops_by_name(model)
+        for node, kind, axis, original in consumers:
+            out_axis = 0 if kind == "conv" or axis == 1 else 1
+            weight, bias_delta = consumer_update(original, axis, out_axis, s)
+            op = ops_[node.get_friendly_name()]
+            op.set_weight(weight)
+            old = op.bias()
+            op.set_bias((old if old is not None else 0.0) + bias_delta)
+        return full - len(keep)
