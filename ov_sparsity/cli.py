@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
     c.add_argument("--prune-ratio", type=float, help="UDFC: fraction of channels removed per layer")
     c.add_argument("--weight-bits", type=int, help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
+    c.add_argument("--no-reconstruct", action="store_true", help="UDFC: prune/quantize without reconstruction")
+    c.add_argument("--channel-scope", choices=("all", "expansion"),
+                   help="UDFC: every prunable layer, or only channels that pass a depthwise conv (MobileNetV2)")
 
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
     e.add_argument("model")
@@ -159,8 +162,12 @@ def cmd_compress(args) -> int:
     if args.eval_data:
         config.engine.eval_data_source = str(resolve_path(args.eval_data, Path.cwd()))
     if args.udfc or args.prune_ratio is not None or args.weight_bits is not None:
-        udfc = {k: v for k, v in (("prune_ratio", args.prune_ratio), ("weight_bits", args.weight_bits))
-                if v is not None}
+        udfc = {k: v for k, v in (("prune_ratio", args.prune_ratio), ("weight_bits", args.weight_bits),
+                                  ("scope", args.channel_scope)) if v is not None}
+        if args.no_reconstruct:
+            udfc["reconstruct"] = False
+        if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
+            config.engine.type, config.engine.data_source = "data_free", "fractal"
         config.set_algorithm_params("UDFC", udfc, first=True)
         if args.weight_bits == 8:
             config.ensure_int8()

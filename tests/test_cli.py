@@ -154,3 +154,15 @@ def test_tuning_schedule_and_accuracy_aware_flags(tiny, image_folder, tmp_path, 
                     "--eval-data", image_folder, "--sparsity", "0.5") == 0
     ws = json.loads((tmp_path / "ab" / "report.json").read_text())["algorithm_reports"]["WeightSparsity"]
     assert ws["budget_met"] and len(ws["steps"]) == 6 and "dense_top1" in ws
+
+
+def test_udfc_flags(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("OV_SPARSITY_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "udfc"
+    assert compress(tiny, "-o", out, "--udfc", "--prune-ratio", "0.25", "--weight-bits", "6",
+                    "--subset-size", "16") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [a["name"] for a in report["algorithms"]] == ["UDFC"]
+    udfc = report["algorithm_reports"]["UDFC"]
+    assert udfc["channels_removed"] == 2 + 4 + 4 and udfc["weight_bits"] == 6 and "FP32 values" in udfc["note"]
+    assert report["data"]["source"] == "fractal"

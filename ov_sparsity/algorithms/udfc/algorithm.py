@@ -23,7 +23,7 @@ from ov_sparsity.algorithms.udfc.reconstruct import coefficients, consumer_updat
 from ov_sparsity.data import NoiseDataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.graph.channels import ChannelGroup, remove_channels
+from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import _const_value, weighted_ops_by_name
 from ov_sparsity.progress import bar
@@ -119,8 +119,9 @@ class UDFC(Algorithm):
         removed = 0
         with bar(total=len(order), desc="UDFC", enable=ctx.progress, unit="layer") as pbar:
             for name in order:
-                if name in groups:
-                    removed += self._damage_and_rebuild(model, reference, groups[name], keep[name], images, bn)
+                if name in groups:  # re-found: earlier steps may have given this layer a bias Add
+                    group = next(g for g in find_channel_groups(model) if g.name == name)
+                    removed += self._damage_and_rebuild(model, reference, group, keep[name], images, bn)
                 elif quantize and name not in in_groups:
                     op = weighted_ops_by_name(model)[name]
                     op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
