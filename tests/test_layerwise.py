@@ -118,3 +118,16 @@ def test_accuracy_aware_keeps_the_last_model_within_budget():
     from ov_sparsity.engine.evaluate import evaluate
 
     assert report["dense_top1"] - evaluate(result.model, labelled, progress=False)["top1"] <= 5.0
+
+
+def test_lstsq_leaves_layers_with_fewer_samples_than_unknowns_alone():
+    model = build("matmul")  # fc1: 16 inputs, fc2: 32 inputs, one sample per image
+    data = random_inputs(model, n=40)  # 40 >= 2 * 17 but < 2 * 33
+    sparse = Pipeline([create_algorithm("WeightSparsity", {"sparsity_level": 0.5})]).run(model, data, progress=False)
+    tuned = Pipeline([create_algorithm("WeightSparsity", {"sparsity_level": 0.5}),
+                      create_algorithm("LayerwiseFinetuning", {})]).run(model, data, progress=False)
+    assert tuned.context.reports["LayerwiseFinetuning"]["untuned_layers"] == ["fc2"]
+    before = weighted_ops_by_name(sparse.model)
+    after = weighted_ops_by_name(tuned.model)
+    np.testing.assert_array_equal(after["fc2"].weight(), before["fc2"].weight())
+    assert not np.array_equal(after["fc1"].weight(), before["fc1"].weight())

@@ -25,6 +25,9 @@ from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import WeightedOp, find_weighted_ops
 
 
+MIN_SAMPLES_PER_WEIGHT = 2  # lstsq: samples (images x positions) per unknown of a row
+
+
 @dataclass
 class LayerwiseParams:
     tuning_method: Literal["lstsq", "adam"] = "lstsq"
@@ -63,6 +66,7 @@ class LayerwiseFinetuning(Algorithm):
         names = [op.name for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED]
         budget = int(p.memory_budget_gb * (1 << 30))
         history = []
+        self.skipped: list = []
         for r in range(p.rounds):
             losses = []
             with bar(total=len(names), desc=f"tuning ({p.tuning_method}) round {r + 1}/{p.rounds}",
@@ -82,12 +86,16 @@ class LayerwiseFinetuning(Algorithm):
                         data = self._collect(ctx, model, [name], dataset, budget, r)
                         apply_commands(model, self._tune_layer(model, name, data[name], ctx, i, r, losses))
                         pbar.update(1)
-            before = float(np.mean([b for b, _ in losses]))
-            after = float(np.mean([a for _, a in losses]))
+            before = float(np.mean([b for b, _ in losses])) if losses else 0.0
+            after = float(np.mean([a for _, a in losses])) if losses else 0.0
             history.append({"round": r + 1, "mean_relative_loss_before": before, "mean_relative_loss_after": after})
             log.info("%s round %d/%d: mean relative layer loss %.4g -> %.4g", self.name, r + 1, p.rounds,
                      before, after)
-        ctx.reports[self.name] = {"layers": len(names), "method": p.tuning_method,
+        if self.skipped:
+            log.info("%s: %d layer(s) left untuned, too few samples for their fan-in: %s", self.name,
+                     len(set(self.skipped)), ", ".join(sorted(set(self.skipped))[:5]))
+        ctx.reports[self.name] = {"layers": len(names), "untuned_layers": sorted(set(self.skipped)),
+                                  "method": p.tuning_method,
                                   "inputs": "dense" if p.use_only_fp_inputs else "sequential", "rounds": history}
         return model
 
@@ -98,6 +106,11 @@ class LayerwiseFinetuning(Algorithm):
 
     def _tune_layer(self, model, name, d, ctx, i, r, losses) -> list:
         op = {o.name: o for o in find_weighted_ops(model, self.params.ignored_scope)}[name]
+        if self.params.tuning_method == "lstsq" and d.count < MIN_SAMPLES_PER_WEIGHT * (d.geometry.fan_in + 1):
+            # fewer samples than unknowns (e.g. a classifier fed one pooled vector per image):
+            # the least squares would fit the calibration set, not the layer; leave it be
+            self.skipped.append(name)
+            return []
         rows, bias, before, after = self._tune(op, d, ctx, i, r)
         losses.append((before, after))
         return [SetWeight(name, op.from_rows(rows)), SetBias(name, bias)]
