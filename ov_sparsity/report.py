@@ -50,8 +50,8 @@ def eligible_scope(algorithms: list) -> IgnoredScope:
 def build_report(*, dense_xml: Path, out_xml: Path, model: ov.Model, algorithms: list, reports: dict,
                  timings: dict, seed: int, data: dict) -> dict:
     scope = eligible_scope(algorithms)
-    rows = layer_sparsity(model, scope)
     all_rows = layer_sparsity(model)
+    rows = [r for r in all_rows if not scope.matches(r["name"], r["type"])]
     dense_bin, out_bin = Path(dense_xml).with_suffix(".bin"), Path(out_xml).with_suffix(".bin")
     return {
         "model": {"input": str(dense_xml), "output": str(out_xml)},

@@ -22,7 +22,7 @@ from ov_sparsity.engine.layer_torch import SUPPORTED
 from ov_sparsity.progress import bar
 from ov_sparsity.graph.edits import SetBias, SetWeight, apply_commands
 from ov_sparsity.graph.scope import IgnoredScope
-from ov_sparsity.graph.weighted import WeightedOp, find_weighted_ops
+from ov_sparsity.graph.weighted import WeightedOp, find_weighted_ops, weighted_ops_by_name
 
 
 MIN_SAMPLES_PER_WEIGHT = 2  # lstsq: samples (images x positions) per unknown of a row
@@ -67,6 +67,7 @@ class LayerwiseFinetuning(Algorithm):
         budget = int(p.memory_budget_gb * (1 << 30))
         history = []
         self.skipped: list = []
+        current = weighted_ops_by_name(model)  # handles stay valid: edits replace constants, not ops
         for r in range(p.rounds):
             losses = []
             with bar(total=len(names), desc=f"tuning ({p.tuning_method}) round {r + 1}/{p.rounds}",
@@ -78,13 +79,13 @@ class LayerwiseFinetuning(Algorithm):
                     data = ctx.cache[key]
                     commands = []
                     for i, name in enumerate(names):
-                        commands += self._tune_layer(model, name, data[name], ctx, i, r, losses)
+                        commands += self._tune_layer(current[name], data[name], ctx, i, r, losses)
                         pbar.update(1)
                     apply_commands(model, commands)
                 else:  # sequential: each layer sees the inputs of the model tuned so far
                     for i, name in enumerate(names):
                         data = self._collect(ctx, model, [name], dataset, budget, r)
-                        apply_commands(model, self._tune_layer(model, name, data[name], ctx, i, r, losses))
+                        apply_commands(model, self._tune_layer(current[name], data[name], ctx, i, r, losses))
                         pbar.update(1)
             before = float(np.mean([b for b, _ in losses])) if losses else 0.0
             after = float(np.mean([a for _, a in losses])) if losses else 0.0
@@ -104,8 +105,8 @@ class LayerwiseFinetuning(Algorithm):
                                   samples=self.params.tuning_method == "adam", budget_bytes=budget,
                                   seed=ctx.seed + round_index, progress=False)
 
-    def _tune_layer(self, model, name, d, ctx, i, r, losses) -> list:
-        op = {o.name: o for o in find_weighted_ops(model, self.params.ignored_scope)}[name]
+    def _tune_layer(self, op: WeightedOp, d, ctx, i, r, losses) -> list:
+        name = op.name
         if self.params.tuning_method == "lstsq" and d.count < MIN_SAMPLES_PER_WEIGHT * (d.geometry.fan_in + 1):
             # fewer samples than unknowns (e.g. a classifier fed one pooled vector per image):
             # the least squares would fit the calibration set, not the layer; leave it be
