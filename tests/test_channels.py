@@ -9,7 +9,7 @@ from ov_sparsity.algorithms.udfc.reconstruct import coefficients, consumer_updat
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.graph.channels import find_channel_groups, remove_channels
 from ov_sparsity.graph.complexity import complexity
-from ov_sparsity.graph.weighted import _const_value, weighted_ops_by_name
+from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
 from tests.conftest import random_inputs
 from tests.models import build
 

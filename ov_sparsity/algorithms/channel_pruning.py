@@ -19,11 +19,11 @@ from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
-from ov_sparsity.graph.weighted import _const_value
+from ov_sparsity.graph.weighted import const_value
 
 
 def channel_scores(group: ChannelGroup, criterion: str) -> np.ndarray:
-    rows = _const_value(group.producer.input(1).get_source_output()).reshape(group.channels, -1)
+    rows = const_value(group.producer.input(1).get_source_output()).reshape(group.channels, -1)
     return np.abs(rows).sum(1) if criterion == "l1" else np.sqrt((rows.astype(np.float64) ** 2).sum(1))
 
 

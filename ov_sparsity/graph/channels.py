@@ -18,7 +18,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset15 as ops
 
-from ov_sparsity.graph.weighted import _const_value
+from ov_sparsity.graph.weighted import const_value
 
 UNARY = {"Relu", "Clamp", "Sigmoid", "Swish", "HSwish", "HSigmoid", "Gelu", "Elu", "Tanh", "Mish", "SoftPlus",
          "Abs", "Exp", "Convert"}
@@ -66,7 +66,7 @@ def _follow(output: ov.Output, group: ChannelGroup, seen: set) -> bool:
             if not _follow(node.output(0), group, seen):
                 return False
         elif kind == "PRelu" and port == 0:
-            slope = _const_value(node.input(1).get_source_output())
+            slope = const_value(node.input(1).get_source_output())
             if slope is None or _per_channel_const(slope, group.channels, rank) is None:
                 return False
             if _per_channel_const(slope, group.channels, rank):
@@ -76,7 +76,7 @@ def _follow(output: ov.Output, group: ChannelGroup, seen: set) -> bool:
                 return False
         elif kind in BINARY:
             other = 1 - port
-            value = _const_value(node.input(other).get_source_output())
+            value = const_value(node.input(other).get_source_output())
             if value is None:
                 return False  # a residual Add or the like: coupled to another tensor
             per = _per_channel_const(value, group.channels, rank)
@@ -91,31 +91,31 @@ def _follow(output: ov.Output, group: ChannelGroup, seen: set) -> bool:
             shape = tuple(node.input(1).get_shape())
             if shape[0] != group.channels or shape[1] != 1 or shape[2] != 1:
                 return False  # a grouped (not depthwise) convolution ties channels in groups
-            if _const_value(node.input(1).get_source_output()) is None:
+            if const_value(node.input(1).get_source_output()) is None:
                 return False
             group.depthwise.append(node)
             seen.add(id(node))
             if not _follow(node.output(0), group, seen):
                 return False
         elif kind == "Convolution" and port == 0:
-            if _const_value(node.input(1).get_source_output()) is None:
+            if const_value(node.input(1).get_source_output()) is None:
                 return False
             group.consumers.append((node, "conv", 1))
             group.activation = output
         elif kind == "MatMul" and port == 0 and rank == 2:
-            if _const_value(node.input(1).get_source_output()) is None or node.get_attributes().get("transpose_a"):
+            if const_value(node.input(1).get_source_output()) is None or node.get_attributes().get("transpose_a"):
                 return False
             group.consumers.append((node, "matmul", 1 if node.get_attributes().get("transpose_b") else 0))
             group.activation = output
         elif kind == "ReduceMean" and port == 0:
-            axes = _const_value(node.input(1).get_source_output())
+            axes = const_value(node.input(1).get_source_output())
             if axes is None or np.any((np.asarray(axes) % rank) <= 1):
                 return False
             seen.add(id(node))
             if not _follow(node.output(0), group, seen):
                 return False
         elif kind == "Reshape" and port == 0:
-            target_shape = _const_value(node.input(1).get_source_output())
+            target_shape = const_value(node.input(1).get_source_output())
             out_shape = node.get_output_partial_shape(0)
             if target_shape is None or len(out_shape) != 2 or not out_shape[1].is_static \
                     or out_shape[1].get_length() != group.channels:
@@ -134,7 +134,7 @@ def find_channel_groups(model: ov.Model) -> list[ChannelGroup]:
     """Prunable groups, one per producer Convolution whose channels stay apart until mixed."""
     groups = []
     for node in model.get_ordered_ops():
-        if node.get_type_name() != "Convolution" or _const_value(node.input(1).get_source_output()) is None:
+        if node.get_type_name() != "Convolution" or const_value(node.input(1).get_source_output()) is None:
             continue
         channels = int(node.input(1).get_shape()[0])
         group = ChannelGroup(node, channels)
@@ -154,18 +154,18 @@ def remove_channels(model: ov.Model, group: ChannelGroup, keep: np.ndarray) -> N
     """Keep only channels `keep` (sorted indices) of the group, for real: the producer's
     rows, every per-channel constant, the depthwise kernels and the consumers' inputs."""
     keep = np.asarray(sorted(keep), dtype=np.int64)
-    _replace(group.producer, 1, _const_value(group.producer.input(1).get_source_output())[keep])
+    _replace(group.producer, 1, const_value(group.producer.input(1).get_source_output())[keep])
     for node, port in group.per_channel:
-        value = _const_value(node.input(port).get_source_output())
+        value = const_value(node.input(port).get_source_output())
         rank = len(node.get_output_partial_shape(0))
         shaped = value.reshape((1,) * (rank - value.ndim) + tuple(value.shape))
         _replace(node, port, np.take(shaped, keep, axis=1).astype(value.dtype))
     for node in group.depthwise:
-        _replace(node, 1, _const_value(node.input(1).get_source_output())[keep])
+        _replace(node, 1, const_value(node.input(1).get_source_output())[keep])
     for node, port in group.reshapes:
-        value = np.asarray(_const_value(node.input(port).get_source_output()))
+        value = np.asarray(const_value(node.input(port).get_source_output()))
         _replace(node, port, np.where(value == group.channels, len(keep), value).astype(value.dtype))
     for node, kind, axis in group.consumers:
-        _replace(node, 1, np.take(_const_value(node.input(1).get_source_output()), keep, axis=axis))
+        _replace(node, 1, np.take(const_value(node.input(1).get_source_output()), keep, axis=axis))
     model.validate_nodes_and_infer_types()
     group.channels = len(keep)

@@ -28,7 +28,7 @@ WEIGHTED_TYPES = tuple(CONV_TYPES) + ("MatMul",)
 _CHAIN_TYPES = {"Convert", "Subtract", "Multiply", "Reshape", "Unsqueeze", "Squeeze"}
 
 
-def _const_value(output: ov.Output) -> Optional[np.ndarray]:
+def const_value(output: ov.Output) -> Optional[np.ndarray]:
     """Evaluate a constant-only decompression chain, or None if not constant."""
     node = output.get_node()
     kind = node.get_type_name()
@@ -36,7 +36,7 @@ def _const_value(output: ov.Output) -> Optional[np.ndarray]:
         return np.array(node.get_data(), copy=True)
     if kind not in _CHAIN_TYPES:
         return None
-    args = [_const_value(inp.get_source_output()) for inp in node.inputs()]
+    args = [const_value(inp.get_source_output()) for inp in node.inputs()]
     if any(a is None for a in args):
         return None
     if kind == "Convert":
@@ -71,7 +71,7 @@ class WeightedOp:
 
     # ---- weights -------------------------------------------------------
     def weight(self) -> np.ndarray:
-        return _float(_const_value(self.node.input(self.weight_port).get_source_output()))
+        return _float(const_value(self.node.input(self.weight_port).get_source_output()))
 
     def weight_shape(self) -> tuple:
         return tuple(int(d) for d in self.node.input(self.weight_port).get_shape())
@@ -121,7 +121,7 @@ class WeightedOp:
         if add.get_type_name() != "Add":
             return None
         other = 1 - targets[0].get_index()
-        value = _const_value(add.input(other).get_source_output())
+        value = const_value(add.input(other).get_source_output())
         if value is None or value.size != self.num_out_channels:
             return None
         rank = len(self.node.get_output_partial_shape(0))
@@ -142,7 +142,7 @@ class WeightedOp:
         if found is None:
             return None
         add, port = found
-        return _float(_const_value(add.input(port).get_source_output())).reshape(-1)
+        return _float(const_value(add.input(port).get_source_output())).reshape(-1)
 
     def set_bias(self, value: np.ndarray) -> None:
         """Write the bias; insert an Add after the op when it has none."""
@@ -173,11 +173,11 @@ def _weighted_op(node: ov.Node) -> Optional[WeightedOp]:
     kind = node.get_type_name()
     if kind in CONV_TYPES:
         port, axes = CONV_TYPES[kind]
-        if _const_value(node.input(port).get_source_output()) is None:
+        if const_value(node.input(port).get_source_output()) is None:
             return None
         return WeightedOp(node, port, axes)
     if kind == "MatMul":
-        if _const_value(node.input(1).get_source_output()) is None:
+        if const_value(node.input(1).get_source_output()) is None:
             return None
         if len(node.input(1).get_shape()) != 2:
             return None

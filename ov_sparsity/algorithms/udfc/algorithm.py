@@ -25,7 +25,7 @@ from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
-from ov_sparsity.graph.weighted import _const_value, weighted_ops_by_name
+from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
 from ov_sparsity.progress import bar
 
 BN_KEY = ["ov_sparsity", "batchnorm"]
@@ -139,7 +139,7 @@ class UDFC(Algorithm):
         grams = activation_moments(reference, list(dict.fromkeys(names)), images)
         keep = {}
         for g, act in zip(groups, names):
-            energy = sum(consumer_energy(_const_value(node.input(1).get_source_output()), axis)
+            energy = sum(consumer_energy(const_value(node.input(1).get_source_output()), axis)
                          for node, _, axis in g.consumers)
             keep[g.name] = greedy_keep(grams[act], energy, int(round(p.prune_ratio * g.channels)))
         return keep
@@ -147,7 +147,7 @@ class UDFC(Algorithm):
     def _damage_and_rebuild(self, model, reference, group: ChannelGroup, keep: np.ndarray, images, bn) -> int:
         p = self.params
         full = group.channels
-        consumers = [(node, kind, axis, _const_value(node.input(1).get_source_output()))
+        consumers = [(node, kind, axis, const_value(node.input(1).get_source_output()))
                      for node, kind, axis in group.consumers]
         act_name = group.activation.get_node().get_friendly_name()
         if len(keep) < full:
