@@ -108,13 +108,15 @@ def test_rectified_gaussian_moments():
         assert m1 == pytest.approx(a.mean(), rel=3e-3) and m2 == pytest.approx((a ** 2).mean(), rel=3e-3)
 
 
-def test_udfc_on_a_tiny_model_beats_plain_pruning():
+@pytest.mark.parametrize("criterion", ["l1", "recon", "energy"])
+def test_udfc_on_a_tiny_model_beats_plain_pruning(criterion):
     model = build("depthwise", hw=32)
     data = random_inputs(model, n=48)
     dense, _ = predict(model, data, progress=False)
     err = {}
     for reconstruct in (False, True):
-        algo = create_algorithm("UDFC", {"prune_ratio": 0.4, "reconstruct": reconstruct, "statistics": "calibration"})
+        algo = create_algorithm("UDFC", {"prune_ratio": 0.4, "reconstruct": reconstruct, "statistics": "calibration",
+                                         "criterion": criterion})
         out = Pipeline([algo]).run(model, data, progress=False).model
         err[reconstruct] = float(np.mean((predict(out, data, progress=False)[0] - dense) ** 2))
     assert err[True] < 0.5 * err[False]

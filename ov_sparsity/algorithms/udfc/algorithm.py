@@ -35,7 +35,7 @@ BN_KEY = ["ov_sparsity", "batchnorm"]
 class UDFCParams:
     prune_ratio: float = 0.3
     weight_bits: Optional[int] = None  # None: no quantization
-    criterion: Literal["l1", "l2", "recon"] = "l1"
+    criterion: Literal["l1", "l2", "recon", "energy"] = "l1"
     distribution: Literal["per_layer", "global"] = "per_layer"
     scope: Literal["all", "expansion"] = "all"
     reconstruct: bool = True
@@ -52,7 +52,7 @@ class UDFCParams:
         check_range("alpha1", self.alpha1, 1e-12, 1e12)
         check_range("alpha2", self.alpha2, 0.0, 1e12)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
-        if self.criterion == "recon" and self.statistics == "bn":
+        if self.criterion in ("recon", "energy") and self.statistics == "bn":
             raise OvSparsityError("criterion 'recon' needs measured channel covariances (statistics: fractal | "
                                   "noise | calibration), BatchNorm parameters give none")
         if self.statistics == "bn" and self.weight_bits is not None:
@@ -106,9 +106,9 @@ class UDFC(Algorithm):
         groups = {g.name: g for g in eligible_groups(model, p.scope, p.ignored_scope)} if p.prune_ratio > 0 or \
             p.weight_bits else {}
         quantize = p.weight_bits is not None
-        needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion == "recon")
+        needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion in ("recon", "energy"))
         images = self._images(ctx) if needs_images else None
-        if p.criterion == "recon" and groups:
+        if p.criterion in ("recon", "energy") and groups:
             keep = self._recon_keep(reference, list(groups.values()), images)
         else:
             keep = select_channels(list(groups.values()), p.prune_ratio, p.criterion, p.distribution) if groups \
@@ -141,7 +141,14 @@ class UDFC(Algorithm):
         for g, act in zip(groups, names):
             energy = sum(consumer_energy(const_value(node.input(1).get_source_output()), axis)
                          for node, _, axis in g.consumers)
-            keep[g.name] = greedy_keep(grams[act], energy, int(round(p.prune_ratio * g.channels)))
+            n_prune = int(round(p.prune_ratio * g.channels))
+            if p.criterion == "energy":  # what the consumer loses if the channel's centred signal goes
+                gram = grams[act]
+                centred = np.diag(gram)[:-1] - gram[-1, :-1] ** 2  # variance: the mean moves to the bias
+                scores = centred * np.diag(energy)
+                keep[g.name] = np.sort(np.argsort(scores, kind="stable")[n_prune:])
+            else:
+                keep[g.name] = greedy_keep(grams[act], energy, n_prune)
         return keep
 
     def _damage_and_rebuild(self, model, reference, group: ChannelGroup, keep: np.ndarray, images, bn) -> int:
