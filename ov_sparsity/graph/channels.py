@@ -130,17 +130,20 @@ def _follow(output: ov.Output, group: ChannelGroup, seen: set) -> bool:
     return True
 
 
+def channel_group(node: ov.Node) -> Optional[ChannelGroup]:
+    """The group a producer Convolution starts, or None if its channels are coupled or unmixed."""
+    if node.get_type_name() != "Convolution" or const_value(node.input(1).get_source_output()) is None:
+        return None
+    channels = int(node.input(1).get_shape()[0])
+    group = ChannelGroup(node, channels)
+    if _follow(node.output(0), group, {id(node)}) and group.consumers and channels > 1:
+        return group
+    return None
+
+
 def find_channel_groups(model: ov.Model) -> list[ChannelGroup]:
     """Prunable groups, one per producer Convolution whose channels stay apart until mixed."""
-    groups = []
-    for node in model.get_ordered_ops():
-        if node.get_type_name() != "Convolution" or const_value(node.input(1).get_source_output()) is None:
-            continue
-        channels = int(node.input(1).get_shape()[0])
-        group = ChannelGroup(node, channels)
-        if _follow(node.output(0), group, {id(node)}) and group.consumers and channels > 1:
-            groups.append(group)
-    return groups
+    return [g for g in map(channel_group, model.get_ordered_ops()) if g is not None]
 
 
 def _replace(node: ov.Node, port: int, value: np.ndarray) -> None:

@@ -23,7 +23,7 @@ from ov_sparsity.algorithms.udfc.reconstruct import coefficients, consumer_updat
 from ov_sparsity.data import NoiseDataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
+from ov_sparsity.graph.channels import ChannelGroup, channel_group, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
 from ov_sparsity.progress import bar
@@ -115,15 +115,14 @@ class UDFC(Algorithm):
                 else {}
         bn = _bn_table(model) if p.reconstruct and p.statistics == "bn" else None
         in_groups = {dw.get_friendly_name() for g in groups.values() for dw in g.depthwise}
-        order = list(weighted_ops_by_name(model))
+        ops_ = weighted_ops_by_name(model)  # handles stay valid: edits replace constants, not ops
         removed = 0
-        with bar(total=len(order), desc="UDFC", enable=ctx.progress, unit="layer") as pbar:
-            for name in order:
-                if name in groups:  # re-found: earlier steps may have given this layer a bias Add
-                    group = next(g for g in find_channel_groups(model) if g.name == name)
-                    removed += self._damage_and_rebuild(model, reference, group, keep[name], images, bn)
+        with bar(total=len(ops_), desc="UDFC", enable=ctx.progress, unit="layer") as pbar:
+            for name, op in ops_.items():
+                if name in groups:  # walked again: earlier steps may have given this layer a bias Add
+                    group = channel_group(op.node)
+                    removed += self._damage_and_rebuild(model, reference, group, keep[name], images, bn, ops_)
                 elif quantize and name not in in_groups:
-                    op = weighted_ops_by_name(model)[name]
                     op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
                 pbar.update(1)
         model.validate_nodes_and_infer_types()
@@ -151,7 +150,8 @@ class UDFC(Algorithm):
                 keep[g.name] = greedy_keep(grams[act], energy, n_prune)
         return keep
 
-    def _damage_and_rebuild(self, model, reference, group: ChannelGroup, keep: np.ndarray, images, bn) -> int:
+    def _damage_and_rebuild(self, model, reference, group: ChannelGroup, keep: np.ndarray, images, bn,
+                            ops_: dict) -> int:
         p = self.params
         full = group.channels
         consumers = [(node, kind, axis, const_value(node.input(1).get_source_output()))
@@ -160,7 +160,6 @@ class UDFC(Algorithm):
         if len(keep) < full:
             remove_channels(model, group, keep)
         if p.weight_bits is not None:
-            ops_ = weighted_ops_by_name(model)
             for node in [group.producer] + group.depthwise:
                 op = ops_[node.get_friendly_name()]
                 op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
@@ -172,7 +171,6 @@ class UDFC(Algorithm):
         else:
             cross, gram = joint_moments(reference, act_name, model, act_name, images)
         s = coefficients(cross, gram, identity_map(full, keep), p.alpha1, p.alpha2)
-        ops_ = weighted_ops_by_name(model)
         for node, kind, axis, original in consumers:
             out_axis = 0 if kind == "conv" or axis == 1 else 1
             weight, bias_delta = consumer_update(original, axis, out_axis, s)
