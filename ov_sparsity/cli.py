@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-reconstruct", action="store_true", help="UDFC: prune/quantize without reconstruction")
     c.add_argument("--channel-scope", choices=("all", "expansion"),
                    help="UDFC: every prunable layer, or only channels that pass a depthwise conv (MobileNetV2)")
+    c.add_argument("--channel-multiple", type=int,
+                   help="UDFC: keep a multiple of N channels per layer (8 or 16 suit CPU kernels)")
 
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
     e.add_argument("model")
@@ -163,7 +165,8 @@ def cmd_compress(args) -> int:
         config.engine.eval_data_source = str(resolve_path(args.eval_data, Path.cwd()))
     if args.udfc or args.prune_ratio is not None or args.weight_bits is not None:
         udfc = {k: v for k, v in (("prune_ratio", args.prune_ratio), ("weight_bits", args.weight_bits),
-                                  ("scope", args.channel_scope)) if v is not None}
+                                  ("scope", args.channel_scope), ("channel_multiple", args.channel_multiple))
+                if v is not None}
         if args.no_reconstruct:
             udfc["reconstruct"] = False
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too

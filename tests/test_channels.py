@@ -99,6 +99,17 @@ def test_channel_pruning_keeps_the_largest_l1_rows():
     np.testing.assert_array_equal(kept, w[expected])
 
 
+def test_channel_multiple_rounds_the_kept_count():
+    from ov_sparsity.algorithms.channel_pruning import prune_count
+    assert [16 - prune_count(16, 5, m) for m in (1, 4, 8)] == [11, 12, 8]
+    assert [64 - prune_count(64, 19, m) for m in (1, 4, 8, 16)] == [45, 44, 48, 48]
+    assert 16 - prune_count(16, 15, 8) == 8 and 16 - prune_count(16, 0, 8) == 16 and 4 - prune_count(4, 3, 8) == 1
+    model = build("conv_bias_relu")  # conv1: 6 of 8 kept is a tie between 4 and 8: ties keep more
+    result = Pipeline([create_algorithm("ChannelPruning", {"prune_ratio": 0.25, "channel_multiple": 4})]).run(
+        model, None, progress=False)
+    assert weighted_ops_by_name(result.model)["conv1"].weight().shape[0] == 8
+
+
 def test_rectified_gaussian_moments():
     rng = np.random.default_rng(0)
     z = rng.normal(0.3, 1.7, 2_000_000)

@@ -34,7 +34,18 @@ def eligible_groups(model: ov.Model, scope: str, ignored: IgnoredScope) -> list[
     return groups
 
 
-def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, distribution: str) -> dict:
+def prune_count(channels: int, n_prune: int, multiple: int = 1) -> int:
+    """Channels to remove so that the kept count is the nearest multiple of `multiple`
+    (CPU kernels work in blocks of 8/16 channels; 11 of 16 costs as much as 16), at
+    least one multiple (or one channel) and never more than all."""
+    kept = channels - min(max(n_prune, 0), channels - 1)
+    if multiple > 1 and channels >= multiple:
+        kept = min(channels, max(multiple, int(kept / multiple + 0.5) * multiple))
+    return channels - kept
+
+
+def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, distribution: str,
+                    multiple: int = 1) -> dict:
     """{producer name: sorted indices of the channels to keep}; at least one channel per group."""
     scores = {g.name: channel_scores(g, criterion) for g in groups}
     if distribution == "global":
@@ -47,7 +58,7 @@ def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, di
         counts = {n: int(round(ratio * s.size)) for n, s in scores.items()}
     keep = {}
     for name, s in scores.items():
-        n_prune = min(counts[name], s.size - 1)
+        n_prune = prune_count(s.size, counts[name], multiple)
         order = np.argsort(s, kind="stable")
         keep[name] = np.sort(order[n_prune:])
     return keep
@@ -59,10 +70,12 @@ class ChannelPruningParams:
     criterion: Literal["l1", "l2"] = "l1"
     distribution: Literal["per_layer", "global"] = "per_layer"
     scope: Literal["all", "expansion"] = "all"
+    channel_multiple: int = 1
     ignored_scope: Any = None
 
     def __post_init__(self):
         check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
+        check_range("channel_multiple", self.channel_multiple, 1, 1024)
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
 
 
@@ -74,7 +87,7 @@ class ChannelPruning(Algorithm):
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         groups = eligible_groups(model, p.scope, p.ignored_scope)
-        keep = select_channels(groups, p.prune_ratio, p.criterion, p.distribution)
+        keep = select_channels(groups, p.prune_ratio, p.criterion, p.distribution, p.channel_multiple)
         removed = 0
         for g in groups:
             removed += g.channels - len(keep[g.name])

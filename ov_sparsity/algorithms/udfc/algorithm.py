@@ -14,7 +14,7 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
-from ov_sparsity.algorithms.channel_pruning import eligible_groups, select_channels
+from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
@@ -38,6 +38,7 @@ class UDFCParams:
     criterion: Literal["l1", "l2", "recon", "energy"] = "l1"
     distribution: Literal["per_layer", "global"] = "per_layer"
     scope: Literal["all", "expansion"] = "all"
+    channel_multiple: int = 1
     reconstruct: bool = True
     alpha1: float = 1.0
     alpha2: float = 1e-3
@@ -49,6 +50,7 @@ class UDFCParams:
         check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
         if self.weight_bits is not None:
             check_range("weight_bits", self.weight_bits, 2, 9)
+        check_range("channel_multiple", self.channel_multiple, 1, 1024)
         check_range("alpha1", self.alpha1, 1e-12, 1e12)
         check_range("alpha2", self.alpha2, 0.0, 1e12)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
@@ -111,7 +113,8 @@ class UDFC(Algorithm):
         if p.criterion in ("recon", "energy") and groups:
             keep = self._recon_keep(reference, list(groups.values()), images)
         else:
-            keep = select_channels(list(groups.values()), p.prune_ratio, p.criterion, p.distribution) if groups \
+            keep = select_channels(list(groups.values()), p.prune_ratio, p.criterion, p.distribution,
+                                   p.channel_multiple) if groups \
                 else {}
         bn = _bn_table(model) if p.reconstruct and p.statistics == "bn" else None
         in_groups = {dw.get_friendly_name() for g in groups.values() for dw in g.depthwise}
@@ -140,7 +143,7 @@ class UDFC(Algorithm):
         for g, act in zip(groups, names):
             energy = sum(consumer_energy(const_value(node.input(1).get_source_output()), axis)
                          for node, _, axis in g.consumers)
-            n_prune = int(round(p.prune_ratio * g.channels))
+            n_prune = prune_count(g.channels, int(round(p.prune_ratio * g.channels)), p.channel_multiple)
             if p.criterion == "energy":  # what the consumer loses if the channel's centred signal goes
                 gram = grams[act]
                 centred = np.diag(gram)[:-1] - gram[-1, :-1] ** 2  # variance: the mean moves to the bias
