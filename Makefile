@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ov-sparsity demo -o demo_output
 
 test: $(STAMP)
+	@sh .ci/ensure-chromium
 	$(PY) -m pytest -q tests
 
 clean:

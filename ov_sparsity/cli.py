@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from ov_sparsity.errors import OvSparsityError
 
@@ -77,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="evaluate the first N images only")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    b = sub.add_parser("benchmark", help="latency, throughput, size, MACs and accuracy of IRs side by side, "
+                                         "or a whole suite (--suite)")
+    b.add_argument("models", nargs="*", metavar="MODEL.xml", help="the first is the reference")
+    b.add_argument("--suite", help="a suite YAML (benchmarks/suites/*.yaml): compress, then measure")
+    b.add_argument("--data", help="labelled image folder: accuracy and agreement with the first model")
+    b.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
+    b.add_argument("--synsets")
+    b.add_argument("--limit", type=int, help="accuracy on the first N images only")
+    b.add_argument("--seconds", type=float, help="latency + throughput time per model (default 10; 0 skips)")
+    b.add_argument("-o", "--output", help="write results.json, results.md and report.html here")
+    b.add_argument("--json", action="store_true", help="print results.json on stdout")
+
+    r = sub.add_parser("report", help="render report.html of a compress run (report.json) or benchmark (results.json)")
+    r.add_argument("directory")
 
     z = sub.add_parser("zoo", help="benchmark models")
     zsub = z.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser)
@@ -204,6 +220,85 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from ov_sparsity.benchmark.results import terminal_table, write_results
+    from ov_sparsity.graph.model_io import check_writable_parent
+
+    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    if args.seconds is not None and args.seconds < 0:
+        raise OvSparsityError(f"--seconds must be non-negative, got {args.seconds}")
+    if args.suite:
+        from ov_sparsity.benchmark.suite import load_suite, run_suite
+
+        if args.models or args.data:
+            raise OvSparsityError("--suite names its models and data itself: give no MODEL.xml or --data with it")
+        if not args.output:
+            raise OvSparsityError("--suite needs -o DIR for its results")
+        check_writable_parent(Path(args.output))
+        results = run_suite(load_suite(args.suite), Path(args.output), progress=not args.quiet, log=say,
+                            seconds=args.seconds)
+    else:
+        from ov_sparsity.benchmark.measure import benchmark_models
+        from ov_sparsity.benchmark.results import make_results
+
+        if not args.models:
+            raise OvSparsityError("give one or more MODEL.xml (the first is the reference), or --suite FILE")
+        if args.output:
+            check_writable_parent(Path(args.output))
+        dataset = None
+        if args.data:
+            from ov_sparsity.api import resolve_preprocessing
+            from ov_sparsity.data import ImageFolder, Subset
+            from ov_sparsity.graph import read_model
+
+            dataset = ImageFolder(args.data, resolve_preprocessing(args.preprocess, read_model(args.models[0])),
+                                  synsets=args.synsets)
+            if args.limit:
+                dataset = Subset(dataset, range(min(args.limit, len(dataset))))
+        seconds = 10.0 if args.seconds is None else args.seconds
+        measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet)
+        results = make_results(measured, title="ov-sparsity benchmark",
+                               settings={"seconds": seconds, "eval_data": args.data,
+                                         "eval_images": len(dataset) if dataset is not None else None,
+                                         "preprocess": args.preprocess})
+    if args.output:
+        for path in write_results(results, Path(args.output)):
+            say(f"wrote {path}")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(terminal_table(results))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ov_sparsity.benchmark.html import benchmark_page, run_page
+
+    folder = Path(args.directory)
+    if (folder / "report.json").is_file():
+        page = run_page(_read_json(folder / "report.json"))
+    elif (folder / "results.json").is_file():
+        page = benchmark_page(_read_json(folder / "results.json"))
+    else:
+        raise OvSparsityError(f"{folder}: no report.json (from compress) or results.json (from benchmark) there")
+    target = folder / "report.html"
+    tmp = folder / ".report.html.tmp"
+    try:
+        tmp.write_text(page)
+        tmp.replace(target)
+    except OSError as exc:
+        raise OvSparsityError(f"cannot write {target}: {exc.strerror}") from None
+    print(target)
+    return 0
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise OvSparsityError(f"cannot read {path}: {exc}") from None
+
+
 def cmd_zoo(args) -> int:
     from ov_sparsity.zoo import MODELS, export
 
@@ -265,7 +360,7 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         _setup_logging(args.quiet)
-        handler = {"compress": cmd_compress, "eval": cmd_eval, "zoo": cmd_zoo, "fractals": cmd_fractals,
+        handler = {"compress": cmd_compress, "eval": cmd_eval, "benchmark": cmd_benchmark, "report": cmd_report, "zoo": cmd_zoo, "fractals": cmd_fractals,
                    "demo": cmd_demo}[args.command]
         return handler(args)
     except OvSparsityError as exc:

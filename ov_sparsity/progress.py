@@ -12,10 +12,10 @@ def progress_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def bar(total: int | None = None, desc: str | None = None, enable: bool = True, unit: str = "img"):
+def bar(total: int | None = None, desc: str | None = None, enable: bool = True, unit: str = "img", **kwargs):
     from tqdm import tqdm
 
     disable = not (enable and progress_enabled())
     with tqdm(total=total, desc=desc, disable=disable, unit=unit, file=sys.stderr,
-              leave=False, dynamic_ncols=True) as t:
+              leave=False, dynamic_ncols=True, **kwargs) as t:
         yield t

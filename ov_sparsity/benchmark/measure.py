@@ -1,0 +1,93 @@
+"""What a user gained and lost, model by model: CPU latency and throughput
+(interleaved), size on disk and after zstd/gzip, parameters and MACs (dense and
+nonzero), and — given labelled images — accuracy and top-1 agreement with the
+first model."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import openvino as ov
+
+from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.engine.evaluate import topk_accuracy
+from ov_sparsity.engine.infer import predict
+from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput, sparse_weights_supported
+from ov_sparsity.graph.complexity import complexity
+from ov_sparsity.graph.model_io import read_model
+from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+from ov_sparsity.progress import bar
+from ov_sparsity.report import compressed_size, versions
+
+SPARSE_RATE = 0.5  # CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE: layers at least this sparse use sparse kernels
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        from ov_sparsity.engine.infer import core
+
+        cpu = core().get_property("CPU", "FULL_DEVICE_NAME")
+    except Exception:  # noqa: BLE001 - a name is a nicety
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "versions": versions()}
+
+
+def sparse_weights_setting() -> dict:
+    """Sparse-weights decompression is tried only where the CPU has AMX (the plugin ignores it elsewhere)."""
+    supported = sparse_weights_supported()
+    return {"supported": supported, "used": supported, "rate": SPARSE_RATE if supported else None,
+            "note": "" if supported else "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE needs AMX; this CPU has none, "
+                                         "so sparse layers run dense kernels"}
+
+
+def static_facts(path: Path, model: ov.Model) -> dict:
+    size = compressed_size(Path(path).with_suffix(".bin"))
+    rows = layer_sparsity(model)
+    return {"size": size, "complexity": complexity(model), "weight_sparsity": global_sparsity(rows),
+            "layers": [{k: r[k] for k in ("name", "type", "shape", "sparsity")} for r in rows]}
+
+
+def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) -> list[dict]:
+    """Top-1/top-5 where labelled, and top-1 agreement with the first model, one pass each."""
+    results, first = [], None
+    for i, m in enumerate(models):
+        logits, labels = predict(m, dataset, desc=f"accuracy {i + 1}/{len(models)}", progress=progress)
+        top = logits.argmax(1)
+        first = top if first is None else first
+        r: dict = {"n": int(len(labels)), "agreement": float(100.0 * np.mean(top == first))}
+        if np.all(labels >= 0):
+            r["top1"] = topk_accuracy(logits, labels, 1)
+            r["top5"] = topk_accuracy(logits, labels, 5)
+        results.append(r)
+    return results
+
+
+def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: float = 10.0,
+                     progress: bool = True, labels: Optional[list] = None) -> dict:
+    """results.json's "models" and "machine": paths[0] is the reference. `seconds` per model,
+    split between latency and throughput."""
+    paths = [Path(p) for p in paths]
+    models = [read_model(p) for p in paths]
+    sparse = sparse_weights_setting()
+    config = {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": SPARSE_RATE} if sparse["used"] else None
+    entries = []
+    for i, (p, m) in enumerate(zip(paths, models)):
+        entries.append({"label": labels[i] if labels else p.stem if p.stem != "model" else p.parent.name,
+                        "path": str(p), **static_facts(p, m)})
+    if seconds > 0:
+        with bar(total=round(seconds * len(models)), desc="latency + throughput", enable=progress, unit="s",
+                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as pbar:
+            half = seconds * len(models) / 2  # the interleaved loops split their time between the models
+            lat = interleaved_latency(models, seconds=half, config=config, tick=pbar.update)
+            thr = interleaved_throughput(models, seconds=half, config=config, tick=pbar.update)
+        for e, la, th in zip(entries, lat, thr):
+            e["latency"], e["throughput"] = la, th
+    if dataset is not None:
+        for e, acc in zip(entries, accuracy(models, dataset, progress)):
+            e["accuracy"] = acc
+    return {"machine": {**machine(), "sparse_weights_decompression": sparse}, "models": entries}
