@@ -100,7 +100,7 @@ def test_suite_compresses_measures_and_resumes(tiny, image_folder, tmp_path, cap
 
 
 @pytest.mark.parametrize("text,message", [
-    ("bogus: 1", "unknown key(s) in the suite: bogus"),
+    ("bogus: 1", "suite: unknown key 'bogus' in 'the suite'"),
     ("", None),
 ])
 def test_suite_errors(tiny, image_folder, tmp_path, capsys, text, message):

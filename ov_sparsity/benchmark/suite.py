@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ov_sparsity.config.loader import read_config_file
-from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig
+from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, check_keys
 from ov_sparsity.errors import OvSparsityError
 
 SUITE_KEYS = {"name", "title", "shared", "model", "preprocess", "synsets", "eval", "data", "seconds", "seed",
@@ -70,12 +70,9 @@ class Suite:
 
 
 def _keys(where: str, data: Any, known: set) -> dict:
-    if not isinstance(data, dict):
-        raise OvSparsityError(f"suite: {where} must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise OvSparsityError(f"suite: unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return data
+    if data is None:
+        raise OvSparsityError(f"suite: '{where}' is empty")
+    return check_keys(where, data, known, kind="suite")
 
 
 def _shared_dir(raw: dict, base: Path) -> Path:

@@ -21,15 +21,18 @@ SYNTHETIC_SOURCES = ("noise", "fractal")
 DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
 
 
-def _check_keys(section: str, data: Any, known: set) -> dict:
+def check_keys(section: str, data: Any, known: set, kind: str = "config") -> dict:
+    """`data` as a mapping ({} for None) whose keys are all known; else a one-line error naming the key."""
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise OvSparsityError(f"config: '{section}' must be a mapping")
+        raise OvSparsityError(f"{kind}: '{section}' must be a mapping")
     unknown = sorted(set(data) - known)
     if unknown:
-        raise OvSparsityError(f"config: unknown key '{unknown[0]}' in '{section}' (known: {', '.join(sorted(known))})")
+        raise OvSparsityError(f"{kind}: unknown key '{unknown[0]}' in '{section}' (known: {', '.join(sorted(known))})")
     return data
+
+
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:
@@ -48,7 +51,7 @@ class ModelSection:
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "ModelSection":
-        data = _check_keys("model", data, {"model", "weights", "model_name"})
+        data = check_keys("model", data, {"model", "weights", "model_name"})
         return cls(model=resolve_path(data["model"], base) if data.get("model") else None,
                    weights=resolve_path(data["weights"], base) if data.get("weights") else None,
                    model_name=data.get("model_name"))
@@ -68,7 +71,7 @@ class EngineSection:
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
-        data = _check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
+        data = check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
                                             "synsets", "batch_size", "eval_data_source", "eval_subset_size"})
         sec = cls()
         if "type" in data:
@@ -116,13 +119,13 @@ class CompressionSection:
 
     @classmethod
     def from_dict(cls, data: Any) -> "CompressionSection":
-        data = _check_keys("compression", data, {"target_device", "algorithms"})
+        data = check_keys("compression", data, {"target_device", "algorithms"})
         algos = data.get("algorithms", [])
         if not isinstance(algos, list):
             raise OvSparsityError("config: compression.algorithms must be a list of {name, params}")
         specs = []
         for i, a in enumerate(algos):
-            a = _check_keys(f"compression.algorithms[{i}]", a, {"name", "params"})
+            a = check_keys(f"compression.algorithms[{i}]", a, {"name", "params"})
             if "name" not in a:
                 raise OvSparsityError(f"config: compression.algorithms[{i}] has no 'name'")
             specs.append({"name": a["name"], "params": dict(a.get("params") or {})})
@@ -137,7 +140,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict, base: Path) -> "RunConfig":
-        data = _check_keys("config", data, {"model", "engine", "compression"})
+        data = check_keys("config", data, {"model", "engine", "compression"})
         return cls(ModelSection.from_dict(data.get("model"), base), EngineSection.from_dict(data.get("engine"), base),
                    CompressionSection.from_dict(data.get("compression")))
 
