@@ -33,8 +33,6 @@ def check_keys(section: str, data: Any, known: set, kind: str = "config") -> dic
     return data
 
 
-
-
 def resolve_path(value: str, base_dir: Path) -> Path:
     """Relative paths: as given if they exist from the current directory, else from the config's folder."""
     p = Path(str(value)).expanduser()
