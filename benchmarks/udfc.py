@@ -35,7 +35,7 @@ def plan(part: str) -> list:
 
 
 def main() -> None:
-    from ov_sparsity.engine.latency import interleaved_latency
+    from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput
     from ov_sparsity.graph import read_model
     from ov_sparsity.graph.complexity import complexity
 
@@ -76,24 +76,29 @@ def main() -> None:
               flush=True)
     if args.latency_seconds > 0:  # on a quiet machine, after the accuracy runs; once per pruned shape
         for row in rows:
-            if row["prune_ratio"] > 0 and row["reconstruct"] and "latency_ms" not in row:
-                lat = interleaved_latency([read_model(row["dense_xml"]), read_model(row["out_xml"])],
-                                          seconds=args.latency_seconds)
+            if row["prune_ratio"] > 0 and row["reconstruct"] and "fps" not in row:
+                pair = [read_model(row["dense_xml"]), read_model(row["out_xml"])]
+                lat = interleaved_latency(pair, seconds=args.latency_seconds)
+                thr = interleaved_throughput(pair, seconds=args.latency_seconds)
                 row["latency_ms"] = {"dense": lat[0]["median_ms"], "compressed": lat[1]["median_ms"]}
+                row["fps"] = {"dense": thr[0]["fps"], "compressed": thr[1]["fps"]}
                 path.write_text(json.dumps(rows, indent=1))
                 print(row["model"], row["prune_ratio"], row["latency_ms"], flush=True)
     print("\n| model | pruned | weights | reconstruction | dense top-1 | top-1 | drop | params | MACs | MAC ratio | "
-          "latency ms dense -> pruned | latency ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "latency ms dense -> pruned | latency ratio | images/s dense -> pruned | time ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mac_ratio = r["compressed"]["macs"] / r["dense"]["macs"]
         lat = r.get("latency_ms")
         lat_s = f"{lat['dense']:.3f} -> {lat['compressed']:.3f}" if lat else ""
         lat_r = f"{lat['compressed'] / lat['dense']:.3f}" if lat else ""
+        fps = r.get("fps")
+        fps_s = f"{fps['dense']:.0f} -> {fps['compressed']:.0f}" if fps else ""
+        fps_r = f"{fps['dense'] / fps['compressed']:.3f}" if fps else ""
         print(f"| {r['model']} | {r['prune_ratio']:.0%} | {r['weight_bits'] or 32}-bit | "
               f"{'yes' if r['reconstruct'] else 'no'} | {r['dense_top1']:.2f} | {r['top1']:.2f} | "
               f"{r['dense_top1'] - r['top1']:.2f} | {r['compressed']['params']:,} | {r['compressed']['macs']:,} | "
-              f"{mac_ratio:.3f} | {lat_s} | {lat_r} |")
+              f"{mac_ratio:.3f} | {lat_s} | {lat_r} | {fps_s} | {fps_r} |")
 
 
 if __name__ == "__main__":
