@@ -128,6 +128,16 @@ def test_benchmark_bad_input(args, message, capsys):
     assert err.count("\n") == 0 and message in err
 
 
+@pytest.mark.parametrize("name", ["resnet20_cifar10", "resnet56_cifar10", "mobilenet_v2_imagenet"])
+def test_default_suites_load(name):
+    from tests.conftest import shared_or_skip
+
+    shared_or_skip("data")
+    suite = load_suite(Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / f"{name}.yaml")
+    assert suite.runs and suite.eval_data is not None and suite.runs[0].setting == "dense INT8"
+    assert len({r.slug for r in suite.runs}) == len(suite.runs)
+
+
 def test_split_folder_halves_are_disjoint_and_complete(tmp_path):
     src = tmp_path / "samples"
     (src / "images").mkdir(parents=True)

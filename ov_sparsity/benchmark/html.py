@@ -178,6 +178,8 @@ def benchmark_page(results: dict) -> str:
     for (setting, source), group in series_by_setting.items():
         if setting in seen_settings:  # one data source per setting: the layer rates barely depend on it
             continue
+        if setting and all(g["run"]["level"] is None for g in group):  # a baseline (dense INT8): nothing pruned
+            continue
         seen_settings.add(setting)
         series = [(g["run"]["level"] is not None and f"{g['run']['level']:.0%}" or g["label"],
                    removed_per_layer(g["layers"], dense_layers)) for g in group] if setting else \

@@ -238,7 +238,7 @@ def run_suite(suite: Suite, out: Path, progress: bool = True, log=print, seconds
     for i, run in enumerate(suite.runs):
         target = out / "runs" / run.slug
         config = copy.deepcopy(run.config)
-        config["model"] = {"model": str(dense)}
+        config["model"] = {"model": str(Path(dense).resolve())}
         if not isinstance(suite.sources[run.data], str):
             config["engine"]["data_source"] = str(_folder(suite.sources[run.data], out))
         if not (target / "report.json").exists():
