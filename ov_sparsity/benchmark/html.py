@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections import defaultdict
 from typing import Optional
 
@@ -67,12 +68,7 @@ def _page(title: str, meta: str, sections: list[tuple[str, str]]) -> str:
 
 def removed_per_layer(layers: list[dict], dense_layers: Optional[list[dict]]) -> list[float]:
     """Fraction of each layer's dense weights that are zero or gone (channel pruning shrinks shapes)."""
-    def size(shape):
-        n = 1
-        for s in shape:
-            n *= s
-        return n
-
+    size = math.prod
     same = dense_layers is not None and len(dense_layers) == len(layers)
     out = []
     for i, layer in enumerate(layers):

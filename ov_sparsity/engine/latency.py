@@ -12,17 +12,7 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.engine.infer import compile_model, core
-
-
-def static_batch1(model: ov.Model) -> ov.Model:
-    clone = model.clone()
-    shapes = {}
-    for p in clone.get_parameters():
-        ps = ov.PartialShape(p.get_partial_shape())
-        ps[0] = 1
-        shapes[p.output(0)] = ps
-    clone.reshape(shapes)
-    return clone
+from ov_sparsity.graph.model_io import with_batch1
 
 
 def sparse_weights_supported() -> bool:
@@ -57,7 +47,7 @@ def interleaved_latency(models: list[ov.Model], seconds: float = 5.0, rounds: in
                         config: Optional[dict] = None, tick: Optional[Callable[[float], None]] = None) -> list[dict]:
     """Batch-1 synchronous latency per model (median, mean, p10/p90, min in ms): `rounds`
     rounds, each running every model for seconds/rounds/len(models) in turn."""
-    compiled = [compile_model(static_batch1(m), hint="LATENCY", extra=config) for m in models]
+    compiled = [compile_model(with_batch1(m), hint="LATENCY", extra=config) for m in models]
     requests = [c.create_infer_request() for c in compiled]
     rng = np.random.default_rng(seed)
     inputs = [_inputs(c, rng) for c in compiled]
@@ -86,7 +76,7 @@ def interleaved_throughput(models: list[ov.Model], seconds: float = 5.0, rounds:
                            tick: Optional[Callable[[float], None]] = None) -> list[dict]:
     """Images per second per model under the THROUGHPUT hint (batch 1 per request,
     the plugin's optimal number of requests in flight), interleaved like the latency."""
-    compiled = [compile_model(static_batch1(m), hint="THROUGHPUT", extra=config) for m in models]
+    compiled = [compile_model(with_batch1(m), hint="THROUGHPUT", extra=config) for m in models]
     queues, inputs = [], []
     rng = np.random.default_rng(seed)
     for c in compiled:

@@ -5,24 +5,13 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 
+from ov_sparsity.graph.model_io import with_batch1
 from ov_sparsity.graph.weighted import find_weighted_ops
-
-
-def _batch1(model: ov.Model) -> ov.Model:
-    clone = model.clone()
-    shapes = {}
-    for p in clone.get_parameters():
-        ps = ov.PartialShape(p.get_partial_shape())
-        if ps.rank.is_static and len(ps) and ps[0].is_dynamic:
-            ps[0] = 1
-        shapes[p.output(0)] = ps
-    clone.reshape(shapes)
-    return clone
 
 
 def complexity(model: ov.Model) -> dict:
     """{params, nonzero_params, macs, effective_macs} over the weighted ops (bias Adds not counted)."""
-    static = _batch1(model)
+    static = with_batch1(model)
     params = nonzero = macs = eff = 0
     for op in find_weighted_ops(static):
         w = op.weight()

@@ -42,6 +42,19 @@ def read_model(xml: str | os.PathLike, weights: str | os.PathLike | None = None)
         raise OvSparsityError(f"cannot read model {xml}: {detail[:300]}") from None
 
 
+def with_batch1(model: ov.Model) -> ov.Model:
+    """A clone whose inputs have batch 1 (latency runs, per-image MAC counts)."""
+    clone = model.clone()
+    shapes = {}
+    for p in clone.get_parameters():
+        ps = ov.PartialShape(p.get_partial_shape())
+        if ps.rank.is_static and len(ps):
+            ps[0] = 1
+        shapes[p.output(0)] = ps
+    clone.reshape(shapes)
+    return clone
+
+
 def save_model(model: ov.Model, xml: str | os.PathLike) -> None:
     """Save with FP32 weights kept as they are (no FP16 compression)."""
     ov.save_model(model, str(xml), compress_to_fp16=False)
