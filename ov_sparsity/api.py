@@ -115,7 +115,7 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
 
 def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
              log=print) -> dict:
-    """Run the config's algorithms; write model.xml, model.bin and report.json into output_dir
+    """Run the config's algorithms; write model.xml, model.bin, report.json and report.html into output_dir
     (atomically). Returns the report."""
     t_start = time.perf_counter()
     if config.model.model is None:
@@ -150,4 +150,7 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
                   "preprocessing": resolve_preprocessing(config.engine.preprocessing, model).to_dict()})
         report["model"]["output"] = str(output_dir / "model.xml")
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        from ov_sparsity.benchmark.html import run_page
+
+        (tmp / "report.html").write_text(run_page(report))  # the same page `ov-sparsity report OUTDIR` renders
     return report

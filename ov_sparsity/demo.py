@@ -34,6 +34,8 @@ def run_demo(out_dir: str | Path = "demo_output", sparsity: float = 0.5, progres
     log(f"latency         dense FP32 {dense['median_ms']:.2f} ms -> sparse INT8 {sparse['median_ms']:.2f} ms "
         f"(median, {dense['median_ms'] / sparse['median_ms']:.2f}x faster; the gain is INT8's: sparse kernels "
         "need AMX)")
+    log(f"report          {target}/report.html (open it in a browser)")
     log(f"no labelled data was used; to measure accuracy: ov-sparsity eval {target}/model.xml --data DIR "
         f"--reference {dense_xml}")
+    log(f"side by side:   ov-sparsity benchmark {dense_xml} {target}/model.xml [--data DIR] -o OUT")
     return report

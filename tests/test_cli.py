@@ -28,7 +28,7 @@ def test_compress_writes_model_report_and_leaves_input_alone(tiny, image_folder,
     before = (sha(tiny), sha(tiny.with_suffix(".bin")))
     out = tmp_path / "out"
     assert compress(tiny, "-o", out, "--sparsity", "0.5", "--data", image_folder, "--preprocess", "cifar10") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["model.bin", "model.xml", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.bin", "model.xml", "report.html", "report.json"]
     assert (sha(tiny), sha(tiny.with_suffix(".bin"))) == before
     report = json.loads((out / "report.json").read_text())
     assert abs(report["global_sparsity"] - 0.5) <= 1 / report["weights"]

@@ -20,7 +20,7 @@ h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;border-bot
 p.meta{color:#59636e;font-size:13px;margin-top:0}
 table{border-collapse:collapse;font-size:13px;margin:8px 0;width:100%}
 th,td{border:1px solid #d6dbe1;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f1f4f7}td:first-child,th:first-child{text-align:left;white-space:normal}
+th{background:#f1f4f7}td:first-child,th:first-child,.text{text-align:left;white-space:normal}
 tr:first-child td{background:#fbfaf2}
 img{max-width:100%;display:block;margin:8px 0}code{font-size:12px;background:#f1f4f7;padding:1px 4px}
 .note{background:#f6f8fa;border-left:3px solid #0068b5;padding:6px 10px;font-size:13px}
@@ -49,12 +49,15 @@ def _png(fig) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _table(table: list[dict]) -> str:
+def _table(table: list[dict], text: tuple = ()) -> str:
+    """An HTML table; columns named in `text` are left-aligned and wrap."""
     if not table:
         return ""
     cols = [k for k in table[0] if any(r[k] for r in table)]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in table)
+    cell = {c: " class='text'" if c in text else "" for c in cols}
+    head = "".join(f"<th{cell[c]}>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td{cell[c]}>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>"
+                   for r in table)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -227,10 +230,11 @@ def run_page(report: dict) -> str:
     bars = layer_bars([("sparsity", removed_per_layer(layers, dense_layers))], [l["name"] for l in layers],
                       f"per-layer sparsity ({100 * report['global_sparsity']:.1f}% overall)")
     layer_table = _table([{"#": str(i), "layer": l["name"], "type": l["type"], "shape": "×".join(map(str, l["shape"])),
-                           "sparsity": f"{100 * l['sparsity']:.1f}%"} for i, l in enumerate(layers)])
+                           "sparsity": f"{100 * l['sparsity']:.1f}%"} for i, l in enumerate(layers)],
+                         text=("layer", "type"))
     algos = _table([{"algorithm": a["name"], "parameters": ", ".join(f"{k}={v}" for k, v in a["params"].items()
                                                                      if v not in (None, {}, []))}
-                    for a in report["algorithms"]])
+                    for a in report["algorithms"]], text=("parameters",))
     summary = "<pre>" + html.escape("\n".join(summary_lines(report))) + "</pre>"
     meta = f"seed {report['seed']} · OpenVINO {report['versions'].get('openvino')} · NNCF {report['versions'].get('nncf')}"
     return _page(f"ov-sparsity: {report['model']['input']}", meta,
