@@ -18,7 +18,7 @@ import openvino as ov
 
 from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.config.schema import EngineSection, RunConfig
-from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, random_subset
+from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, Subset, random_subset
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
@@ -64,6 +64,14 @@ def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Datas
     folder = ImageFolder(engine.eval_data_source, resolve_preprocessing(engine.preprocessing, model),
                          synsets=engine.synsets)
     return random_subset(folder, engine.eval_subset_size, engine.seed)
+
+
+def labelled_images(folder, preprocessing: Any, model: ov.Model, synsets=None, limit: Optional[int] = None) -> Dataset:
+    """An image folder to measure on, through the model's preprocessing; the first `limit` images."""
+    data = ImageFolder(folder, resolve_preprocessing(preprocessing, model), synsets=synsets)
+    if limit:
+        data = Subset(data, range(min(int(limit), len(data))))
+    return data
 
 
 def _from_nncf(dataset, limit: int) -> Dataset:

@@ -201,16 +201,13 @@ def cmd_compress(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from ov_sparsity.api import resolve_preprocessing
-    from ov_sparsity.data import ImageFolder, Subset
+    from ov_sparsity.api import labelled_images
     from ov_sparsity.engine.evaluate import evaluate
     from ov_sparsity.graph import read_model
 
     model = read_model(args.model)
     reference = read_model(args.reference) if args.reference else None
-    data = ImageFolder(args.data, resolve_preprocessing(args.preprocess, model), synsets=args.synsets)
-    if args.limit:
-        data = Subset(data, range(min(args.limit, len(data))))
+    data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
     result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
     if args.json:
         print(json.dumps(result))
@@ -247,14 +244,11 @@ def cmd_benchmark(args) -> int:
             check_writable_parent(Path(args.output))
         dataset = None
         if args.data:
-            from ov_sparsity.api import resolve_preprocessing
-            from ov_sparsity.data import ImageFolder, Subset
+            from ov_sparsity.api import labelled_images
             from ov_sparsity.graph import read_model
 
-            dataset = ImageFolder(args.data, resolve_preprocessing(args.preprocess, read_model(args.models[0])),
-                                  synsets=args.synsets)
-            if args.limit:
-                dataset = Subset(dataset, range(min(args.limit, len(dataset))))
+            dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]), synsets=args.synsets,
+                                      limit=args.limit)
         seconds = 10.0 if args.seconds is None else args.seconds
         measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet)
         results = make_results(measured, title="ov-sparsity benchmark",

@@ -9,7 +9,7 @@ from pathlib import Path
 import openvino as ov
 
 from ov_sparsity.graph.scope import IgnoredScope
-from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 
 
 def versions() -> dict:
@@ -59,7 +59,7 @@ def build_report(*, dense_xml: Path, out_xml: Path, model: ov.Model, algorithms:
         "all_weighted_layers_sparsity": global_sparsity(all_rows),
         "weights": sum(r["weights"] for r in rows),
         "zero_weights": sum(r["zeros"] for r in rows),
-        "layers": [{k: r[k] for k in ("name", "type", "shape", "sparsity")} for r in rows],
+        "layers": layer_table(rows),
         "algorithms": [{"name": a.name, "params": _jsonable(a.params_dict())} for a in algorithms],
         "algorithm_reports": _jsonable(reports),
         "size": {"dense": compressed_size(dense_bin), "compressed": compressed_size(out_bin)},

@@ -3,10 +3,9 @@ import openvino as ov
 import pytest
 from openvino import opset15 as ops
 
-from ov_sparsity.algorithms import Context, Pipeline, create_algorithm
+from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.engine.infer import predict, with_dynamic_batch, run_batches
 from ov_sparsity.engine.statistics import StatRequest, collect_statistics
-from ov_sparsity.graph import find_weighted_ops
 from ov_sparsity.graph.weighted import weighted_ops_by_name
 from tests.conftest import random_inputs
 from tests.models import build

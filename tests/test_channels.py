@@ -3,13 +3,13 @@ import openvino as ov
 import pytest
 from openvino import opset15 as ops
 
-from ov_sparsity.algorithms import Context, Pipeline, create_algorithm
+from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.algorithms.udfc.moments import clipped_gaussian_moments, joint_moments
 from ov_sparsity.algorithms.udfc.reconstruct import coefficients, consumer_update, identity_map
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.graph.channels import find_channel_groups, remove_channels
 from ov_sparsity.graph.complexity import complexity
-from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
+from ov_sparsity.graph.weighted import weighted_ops_by_name
 from tests.conftest import random_inputs
 from tests.models import build
 

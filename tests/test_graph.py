@@ -1,6 +1,5 @@
 import numpy as np
 import openvino as ov
-import pytest
 from openvino import opset15 as ops
 
 from ov_sparsity.engine.infer import predict

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ov_sparsity.algorithms import Context, Pipeline, create_algorithm
+from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.algorithms.layerwise.adam import adam_tune
 from ov_sparsity.algorithms.layerwise.lstsq import solve_masked
 from ov_sparsity.algorithms.schedule import Schedule

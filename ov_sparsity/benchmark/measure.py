@@ -14,12 +14,12 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.data.datasets import Dataset
-from ov_sparsity.engine.evaluate import topk_accuracy
+from ov_sparsity.engine.evaluate import scores
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput, sparse_weights_supported
 from ov_sparsity.graph.complexity import complexity
 from ov_sparsity.graph.model_io import read_model
-from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 from ov_sparsity.progress import bar
 from ov_sparsity.report import compressed_size, versions
 
@@ -49,7 +49,7 @@ def static_facts(path: Path, model: ov.Model) -> dict:
     size = compressed_size(Path(path).with_suffix(".bin"))
     rows = layer_sparsity(model)
     return {"size": size, "complexity": complexity(model), "weight_sparsity": global_sparsity(rows),
-            "layers": [{k: r[k] for k in ("name", "type", "shape", "sparsity")} for r in rows]}
+            "layers": layer_table(rows)}
 
 
 def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) -> list[dict]:
@@ -59,11 +59,7 @@ def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) ->
         logits, labels = predict(m, dataset, desc=f"accuracy {i + 1}/{len(models)}", progress=progress)
         top = logits.argmax(1)
         first = top if first is None else first
-        r: dict = {"n": int(len(labels)), "agreement": float(100.0 * np.mean(top == first))}
-        if np.all(labels >= 0):
-            r["top1"] = topk_accuracy(logits, labels, 1)
-            r["top5"] = topk_accuracy(logits, labels, 5)
-        results.append(r)
+        results.append({**scores(logits, labels), "agreement": float(100.0 * np.mean(top == first))})
     return results
 
 

@@ -226,10 +226,9 @@ def dense_model(suite: Suite, out: Path, progress: bool) -> Path:
 
 def run_suite(suite: Suite, out: Path, progress: bool = True, log=print, seconds: Optional[float] = None) -> dict:
     """Compress every run (skipping finished ones), then measure all models together."""
-    from ov_sparsity.api import compress, resolve_preprocessing
+    from ov_sparsity.api import compress, labelled_images
     from ov_sparsity.benchmark.measure import benchmark_models
     from ov_sparsity.benchmark.results import make_results
-    from ov_sparsity.data import ImageFolder, Subset
     from ov_sparsity.graph import read_model
 
     out.mkdir(parents=True, exist_ok=True)
@@ -258,11 +257,8 @@ def run_suite(suite: Suite, out: Path, progress: bool = True, log=print, seconds
                           "global_sparsity": report["global_sparsity"]})
     dataset = None
     if suite.eval_data:
-        model = read_model(dense)
-        folder = _folder((suite.eval_data, suite.eval_split), out)
-        dataset = ImageFolder(folder, resolve_preprocessing(suite.preprocess, model), synsets=suite.synsets)
-        if suite.eval_limit:
-            dataset = Subset(dataset, range(min(int(suite.eval_limit), len(dataset))))
+        dataset = labelled_images(_folder((suite.eval_data, suite.eval_split), out), suite.preprocess,
+                                  read_model(dense), synsets=suite.synsets, limit=suite.eval_limit)
     paths = [dense] + [out / "runs" / r.slug / "model.xml" for r in suite.runs]
     labels = ["dense FP32"] + [f"{r.setting} · {r.data}" + (f" · {r.level:.0%}" if r.level is not None else "")
                                for r in suite.runs]

@@ -18,14 +18,20 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float(100.0 * np.mean(np.any(top == labels[:, None], axis=1)))
 
 
-def evaluate(model: ov.Model, dataset: Dataset, reference: Optional[ov.Model] = None,
-             batch_size: int = 32, progress: bool = True) -> dict:
-    logits, labels = predict(model, dataset, batch_size, desc="evaluate", progress=progress)
+def scores(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """{n, top1, top5} in percent; top-k only where every image is labelled."""
     result: dict = {"n": int(len(labels))}
     if np.all(labels >= 0):
         result["top1"] = topk_accuracy(logits, labels, 1)
         result["top5"] = topk_accuracy(logits, labels, 5)
-    elif reference is None:
+    return result
+
+
+def evaluate(model: ov.Model, dataset: Dataset, reference: Optional[ov.Model] = None,
+             batch_size: int = 32, progress: bool = True) -> dict:
+    logits, labels = predict(model, dataset, batch_size, desc="evaluate", progress=progress)
+    result = scores(logits, labels)
+    if "top1" not in result and reference is None:
         raise OvSparsityError("the data has no labels (class subfolders or a synsets file) and no --reference "
                               "model was given: nothing to measure")
     if reference is not None:

@@ -22,3 +22,8 @@ def layer_sparsity(model: ov.Model, ignored: IgnoredScope | None = None) -> list
 def global_sparsity(rows: list[dict]) -> float:
     total = sum(r["weights"] for r in rows)
     return float(sum(r["zeros"] for r in rows) / total) if total else 0.0
+
+
+def layer_table(rows: list[dict]) -> list[dict]:
+    """The per-layer entries reports keep: name, type, shape, sparsity."""
+    return [{k: r[k] for k in ("name", "type", "shape", "sparsity")} for r in rows]

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 import openvino as ov
 
-from ov_sparsity.algorithms.base import Algorithm, Context, log, register
+from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
