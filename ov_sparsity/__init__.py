@@ -2,6 +2,13 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# NNCF sends telemetry from child processes that try to reach the network (an offline machine waits on them,
+# and Ctrl-C prints their tracebacks). NNCF_CI is NNCF's own switch to its no-op telemetry stub; it is read when
+# nncf is first imported, and set here for this process only (a user who set it keeps their value).
+_os.environ.setdefault("NNCF_CI", "1")
+
 from ov_sparsity.errors import OvSparsityError  # noqa: E402
 
 

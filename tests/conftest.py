@@ -29,12 +29,12 @@ def model_xml(tmp_path):
 
 @pytest.fixture
 def image_folder(tmp_path):
-    """A tiny labelled image folder: 3 classes x 8 images of 32x32 pixels."""
+    """A tiny labelled image folder: 4 classes (the registry models' outputs) x 6 images of 32x32 pixels."""
     root = tmp_path / "images"
     rng = np.random.default_rng(0)
-    for c in ("cat", "dog", "eel"):
+    for c in ("cat", "dog", "eel", "fox"):
         (root / c).mkdir(parents=True)
-        for i in range(8):
+        for i in range(6):
             Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / c / f"{i:02d}.png")
     return root
 

@@ -25,7 +25,7 @@ def test_imagenet_preset_resizes_shorter_side_and_center_crops():
 
 def test_image_folder_with_class_subfolders(image_folder):
     ds = ImageFolder(image_folder, Preprocessing.parse({"size": [8, 8]}))  # resized from 32x32
-    assert ds.classes == ["cat", "dog", "eel"] and len(ds) == 24
+    assert ds.classes == ["cat", "dog", "eel", "fox"] and len(ds) == 24
     x, label = ds[9]
     assert x.shape == (3, 8, 8) and label == 1
 

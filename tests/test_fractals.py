@@ -73,5 +73,6 @@ def test_cli_generate(tmp_path, capsys):
 
     assert main(["-q", "fractals", "generate", "-n", "3", "--size", "40", "-o", str(tmp_path / "f"),
                  "--workers", "1"]) == 0
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [f"fractal_0000{i}.png" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [".ov-sparsity"] + [f"fractal_0000{i}.png"
+                                                                                       for i in range(3)]
     assert "images/s" in capsys.readouterr().out

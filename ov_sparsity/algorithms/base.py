@@ -87,6 +87,9 @@ class Algorithm:
     def __init__(self, **params):
         self.params = build_params(self.name, self.Params, params, self.aliases)
 
+    def check(self, model: ov.Model) -> None:
+        """Fail on what the model cannot take, before any data is made or read (default: nothing)."""
+
     def statistics(self, model: ov.Model) -> list[StatRequest]:
         return []
 

@@ -12,6 +12,7 @@ import openvino as ov
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.weight_correction import correct_rows, correct_rows_pot
+from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.edits import SetWeight, apply_commands
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import require_weighted_ops
@@ -104,6 +105,11 @@ class MagnitudeSparsity(Algorithm):
         weights = {op.name: op.weight() for op in ops_}
         masks = select_masks(weights, p.sparsity_level, p.criterion, p.distribution,
                              {n: m for n, m in ctx.masks.items() if n in weights})
+        emptied = [name for name, m in masks.items() if m.all()]
+        if emptied:
+            raise OvSparsityError(f"{self.name}: sparsity {p.sparsity_level:g} would remove every weight of layer "
+                                  f"'{emptied[0]}' ({len(emptied)} layer(s) in all): no layer may be emptied; lower "
+                                  "the sparsity or put the layer in the ignored scope")
         commands = []
         for op in ops_:
             w, mask = weights[op.name], masks[op.name]

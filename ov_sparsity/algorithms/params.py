@@ -4,6 +4,7 @@ unknown keys rejected by name."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, Literal, Optional, Union
 
@@ -53,8 +54,8 @@ def _check(value, hint) -> tuple[bool, Any]:
         return isinstance(value, bool), value
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if hint is float:  # NaN and infinity are never a parameter value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False, value
         return True, float(value)
     if hint is str:
@@ -76,7 +77,8 @@ def build_params(algo: str, params_cls, given: dict, aliases: dict | None = None
             raise OvSparsityError(f"{algo}: unknown parameter '{key}' (known: {known})")
         ok, coerced = _check(value, hints[target])
         if not ok:
-            raise OvSparsityError(f"{algo}: parameter '{key}' must be {_describe(hints[target])}, got {value!r}")
+            what = _describe(hints[target]).replace("float", "a finite number")
+            raise OvSparsityError(f"{algo}: parameter '{key}' must be {what}, got {value!r}")
         kwargs[target] = coerced
     try:
         return params_cls(**kwargs)
@@ -85,7 +87,7 @@ def build_params(algo: str, params_cls, given: dict, aliases: dict | None = None
 
 
 def check_range(name: str, value: float, low: float, high: float, high_open: bool = True) -> None:
-    bad = value < low or (value >= high if high_open else value > high)
+    bad = not math.isfinite(value) or value < low or (value >= high if high_open else value > high)
     if bad:
         bracket = ")" if high_open else "]"
         raise OvSparsityError(f"parameter '{name}' must be in [{low}, {high}{bracket}, got {value}")

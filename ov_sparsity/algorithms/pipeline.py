@@ -9,6 +9,8 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, create_algorithm, log
 from ov_sparsity.data.datasets import Dataset, cached
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.model_io import quantized_ops
 
 
 @dataclass
@@ -27,10 +29,23 @@ class Pipeline:
         """specs: [{name, params}] as in a POT config's compression.algorithms."""
         return cls([create_algorithm(s["name"], s.get("params")) for s in specs])
 
+    def check(self, model: ov.Model) -> None:
+        """What every run needs of its input: not quantized already; ignored scopes that name real layers."""
+        quantized = quantized_ops(model)
+        if quantized:
+            raise OvSparsityError(f"the model is already quantized ({quantized} FakeQuantize or 8-bit weight ops): "
+                                  "give the floating-point model (--int8 quantizes after pruning)")
+        for algo in self.algorithms:
+            scope = getattr(algo.params, "ignored_scope", None)
+            if scope:
+                scope.validate(model, algo.name)
+            algo.check(model)
+
     def run(self, model: ov.Model, dataset: Dataset | None, seed: int = 0, target_device: str = "CPU",
             progress: bool = True, eval_dataset: Dataset | None = None, preprocessing=None) -> PipelineResult:
         """The input model is never modified: algorithms work on a clone. The calibration
         images are decoded once and kept in memory when they fit."""
+        self.check(model)
         if dataset is not None:
             dataset = cached(dataset, progress=progress)
         ctx = Context(dense_model=model, dataset=dataset, seed=seed, target_device=target_device,

@@ -18,7 +18,7 @@ from ov_sparsity.engine.evaluate import scores
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput, sparse_weights_supported
 from ov_sparsity.graph.complexity import complexity
-from ov_sparsity.graph.model_io import read_model
+from ov_sparsity.graph.model_io import check_single_input, read_model
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 from ov_sparsity.progress import bar
 from ov_sparsity.report import compressed_size, versions
@@ -69,6 +69,8 @@ def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: fl
     split between latency and throughput."""
     paths = [Path(p) for p in paths]
     models = [read_model(p) for p in paths]
+    for m in models:
+        check_single_input(m)
     sparse = sparse_weights_setting()
     config = {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": SPARSE_RATE} if sparse["used"] else None
     entries = []

@@ -90,20 +90,3 @@ def terminal_table(results: dict) -> str:
     widths = {c: max(len(c), *(len(r[c]) for r in table)) for c in cols}
     line = lambda vals: "  ".join(v.ljust(widths[c]) for c, v in zip(cols, vals))  # noqa: E731
     return "\n".join([line(cols), line(["-" * widths[c] for c in cols])] + [line([r[c] for c in cols]) for r in table])
-
-
-def write_results(results: dict, out: Path, html: bool = True) -> list[Path]:
-    """results.json, results.md and report.html into `out` (each written whole, then renamed)."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"results.json": json.dumps(results, indent=1) + "\n", "results.md": markdown(results)}
-    if html:
-        from ov_sparsity.benchmark.html import benchmark_page
-
-        files["report.html"] = benchmark_page(results)
-    written = []
-    for name, text in files.items():
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(out / name)
-        written.append(out / name)
-    return written

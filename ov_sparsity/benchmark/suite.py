@@ -35,6 +35,7 @@ from typing import Any, Optional
 from ov_sparsity.config.loader import read_config_file
 from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, check_keys
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.validate import RANGES, checked
 
 SUITE_KEYS = {"name", "title", "shared", "model", "preprocess", "synsets", "eval", "data", "seconds", "seed",
               "settings"}
@@ -67,6 +68,12 @@ class Suite:
     seed: int
     sources: dict = field(default_factory=dict)  # label -> "fractal" | "noise" | (folder, split or None)
     runs: list = field(default_factory=list)
+
+    def inputs(self) -> list:
+        return [p for p in (self.model.get("ir"), self.model.get("weights"), self.synsets) if p is not None]
+
+    def data_dirs(self) -> list:
+        return [self.eval_data] + [src[0] for src in self.sources.values() if not isinstance(src, str)]
 
 
 def _keys(where: str, data: Any, known: set) -> dict:
@@ -125,8 +132,10 @@ def load_suite(path: str | Path) -> Suite:
                   preprocess=raw.get("preprocess"),
                   synsets=_path(raw["synsets"], base, shared, "synsets") if raw.get("synsets") else None,
                   eval_data=_path(ev["data"], base, shared, "eval data") if ev.get("data") else None,
-                  eval_split=_split(ev, "eval"), eval_limit=ev.get("limit"), seconds=float(raw.get("seconds", 6)),
-                  seed=int(raw.get("seed", 0)), sources=sources)
+                  eval_split=_split(ev, "eval"),
+                  eval_limit=checked("eval.limit", ev["limit"], RANGES["limit"], "suite: ") if "limit" in ev else None,
+                  seconds=checked("seconds", raw.get("seconds", 6), RANGES["seconds"], "suite: "),
+                  seed=checked("seed", raw.get("seed", 0), RANGES["seed"], "suite: "), sources=sources)
     settings = raw["settings"]
     if not isinstance(settings, list) or not settings:
         raise OvSparsityError("suite: 'settings' must be a non-empty list")

@@ -44,6 +44,8 @@ def strip_json_comments(text: str) -> str:
 
 def read_config_file(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise OvSparsityError(f"config path is a folder, expected a JSON or YAML file: {path}")
     if not path.is_file():
         raise OvSparsityError(f"config file not found: {path}")
     try:
@@ -70,4 +72,6 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RunConfig:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    return parse_config(read_config_file(path), Path(path).absolute().parent)
+    config = parse_config(read_config_file(path), Path(path).absolute().parent)
+    config.path = Path(path).absolute()
+    return config

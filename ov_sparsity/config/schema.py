@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.validate import RANGES, checked
 
 ENGINE_TYPES = ("simplified", "data_free")
 SYNTHETIC_SOURCES = ("noise", "fractal")
@@ -74,6 +75,8 @@ class EngineSection:
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
+        elif "data_source" in data and str(data["data_source"]) not in SYNTHETIC_SOURCES:
+            sec.type = "simplified"  # a folder
         if sec.type == "accuracy_checker":
             raise OvSparsityError("config: engine type 'accuracy_checker' is not supported; use 'simplified' "
                                   "with an image folder, or 'data_free'")
@@ -86,17 +89,15 @@ class EngineSection:
         if sec.type == "simplified" and sec.data_source not in SYNTHETIC_SOURCES:
             sec.data_source = str(resolve_path(sec.data_source, base))
         elif sec.type == "data_free" and sec.data_source not in SYNTHETIC_SOURCES:
-            raise OvSparsityError(f"config: data_free engine: unknown data_source '{sec.data_source}' "
-                                  f"(known: {', '.join(SYNTHETIC_SOURCES)})")
+            raise OvSparsityError(f"config: engine type 'data_free' takes data_source "
+                                  f"{' or '.join(repr(s) for s in SYNTHETIC_SOURCES)}, got '{sec.data_source}' "
+                                  "(an image folder goes with type 'simplified')")
         sec.preprocessing = data.get("preprocessing")
         if data.get("eval_data_source"):
             sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
         for key in ("subset_size", "seed", "batch_size", "eval_subset_size"):
             if key in data:
-                value = data[key]
-                if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
-                    raise OvSparsityError(f"config: engine.{key} must be a {'non-negative' if key == 'seed' else 'positive'} integer, got {value!r}")
-                setattr(sec, key, value)
+                setattr(sec, key, checked(f"engine.{key}", data[key], RANGES[key], "config: "))
         if data.get("synsets"):
             sec.synsets = resolve_path(data["synsets"], base)
         return sec
@@ -135,6 +136,7 @@ class RunConfig:
     model: ModelSection = field(default_factory=ModelSection)
     engine: EngineSection = field(default_factory=EngineSection)
     compression: CompressionSection = field(default_factory=CompressionSection)
+    path: Optional[Path] = None  # the config file, when read from one
 
     @classmethod
     def from_dict(cls, data: dict, base: Path) -> "RunConfig":

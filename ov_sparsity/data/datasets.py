@@ -64,13 +64,17 @@ class ImageFolder(Dataset):
             raise OvSparsityError(f"cannot read data folder {root}: {exc.strerror}") from None
         subdirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
         files: list[tuple[str, int]] = []
+        self.num_classes, self.class_source = None, f"data folder {root}"
         if subdirs and synsets is None:
             self.classes = [d.name for d in subdirs]
+            self.num_classes = len(subdirs)
             for label, d in enumerate(subdirs):
                 files += [(p, label) for p in _images_in(Path(d.path))]
         else:
             wnids = read_synsets(synsets) if synsets is not None else None
             self.classes = None
+            if wnids is not None:
+                self.num_classes, self.class_source = len(wnids), f"synsets file {synsets}"
             for p in _images_in(root):
                 label = -1
                 if wnids is not None:
@@ -92,7 +96,7 @@ class ImageFolder(Dataset):
         try:
             with Image.open(path) as img:
                 return self.preprocessing(img), label
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise OvSparsityError(f"cannot read image {path}: {exc}") from None
 
 

@@ -71,7 +71,7 @@ class Preprocessing:
         return self.output_hw
 
     def __call__(self, img: Image.Image) -> np.ndarray:
-        img = img.convert("RGB")
+        img = to_rgb(img)
         if self.resize:
             w, h = img.size
             if w <= h:
@@ -92,6 +92,23 @@ class Preprocessing:
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB. 16-bit and 32-bit integer images are scaled to 0..255 (Pillow's own convert
+    clips them, which turns a 16-bit PNG white); float images are taken as 0..1 when they
+    stay there, else as 0..255."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if img.mode == "I" and arr.max(initial=0) > 65535:
+            top = float(2 ** 31 - 1)
+        img = Image.fromarray(np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        img = Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), "L")
+    return img.convert("RGB")
 
 
 def guess_preset(input_hw: tuple) -> Optional[str]:

@@ -1,16 +1,13 @@
-"""Loading, saving and atomic output of OpenVINO IR models."""
+"""Loading and saving OpenVINO IR models (output folders: ov_sparsity.outputs)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import openvino as ov
 
-from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.errors import OvSparsityError, ov_error_text
 
 _CORE = None
 
@@ -37,9 +34,7 @@ def read_model(xml: str | os.PathLike, weights: str | os.PathLike | None = None)
     try:
         return core().read_model(str(xml), str(bin_path))
     except Exception as exc:  # openvino raises RuntimeError with a long, multi-line text
-        first = str(exc).strip().splitlines()
-        detail = next((line.strip() for line in first if line.strip()), type(exc).__name__)
-        raise OvSparsityError(f"cannot read model {xml}: {detail[:300]}") from None
+        raise OvSparsityError(f"cannot read model {xml}: {ov_error_text(exc)}") from None
 
 
 def with_batch1(model: ov.Model) -> ov.Model:
@@ -60,36 +55,31 @@ def save_model(model: ov.Model, xml: str | os.PathLike) -> None:
     ov.save_model(model, str(xml), compress_to_fp16=False)
 
 
-def check_writable_parent(out_dir: Path) -> Path:
-    """Fail early (before long work) if out_dir cannot be created or written."""
-    out_dir = Path(out_dir).absolute()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OvSparsityError(f"output path exists and is not a directory: {out_dir}")
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=f".{out_dir.name}.probe-", dir=parent)
-        os.rmdir(probe)
-    except OSError as exc:
-        raise OvSparsityError(f"output directory is not writable: {out_dir} ({exc.strerror})") from None
-    return out_dir
+def input_description(model: ov.Model) -> str:
+    return ", ".join(f"{p.get_friendly_name()} {p.get_partial_shape()}" for p in model.get_parameters())
 
 
-@contextlib.contextmanager
-def atomic_output_dir(out_dir: str | os.PathLike):
-    """Yield a temporary directory next to out_dir; move it into place on success only."""
-    out_dir = check_writable_parent(Path(out_dir))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    backup = None
-    if out_dir.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.rmdir(backup)
-        os.replace(out_dir, backup)
-    os.replace(tmp, out_dir)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+def check_single_input(model: ov.Model) -> None:
+    """One input of static rank: what the image pipeline handles (a one-line error otherwise)."""
+    params = model.get_parameters()
+    if len(params) != 1:
+        raise OvSparsityError(f"the model has {len(params)} inputs ({input_description(model)}); "
+                              "ov-sparsity handles single-input models")
+    ps = params[0].get_partial_shape()
+    if ps.rank.is_dynamic:
+        raise OvSparsityError(f"the model input {params[0].get_friendly_name()} has a dynamic rank: reshape it to "
+                              "a static [N, C, H, W] first (ov.Model.reshape)")
+    if len(ps) == 4 and not all(ps[i].is_static for i in (1, 2, 3)):
+        raise OvSparsityError(f"the model input {params[0].get_friendly_name()} has a dynamic shape {ps}: reshape "
+                              "it to a static channel count and image size first (ov.Model.reshape)")
+
+
+def quantized_ops(model: ov.Model) -> int:
+    """FakeQuantize ops, and constants of 8-bit (or narrower) integer weights, in the model."""
+    low_bit = {ov.Type.i8, ov.Type.u8, ov.Type.i4, ov.Type.u4}
+    count = 0
+    for node in model.get_ops():
+        kind = node.get_type_name()
+        if kind == "FakeQuantize" or (kind == "Constant" and node.get_output_element_type(0) in low_bit):
+            count += 1
+    return count

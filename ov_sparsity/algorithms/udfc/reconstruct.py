@@ -29,12 +29,21 @@ import numpy as np
 
 def coefficients(cross: np.ndarray, gram: np.ndarray, identity: np.ndarray, alpha1: float = 1.0,
                  alpha2: float = 0.0) -> np.ndarray:
-    """S [C, K+1]: activation channel c ≈ S[c] · ã. identity: the no-reconstruction S."""
+    """S [C, K+1]: activation channel c ≈ S[c] · ã. identity: the no-reconstruction S.
+
+    Kept channels that never fire (dead after ReLU) make R singular: λ0 falls back to 1
+    when every kept channel is dead, and a system that is still singular (α2 = 0) is
+    solved in the least-squares sense."""
     k1 = gram.shape[0]
-    lam0 = float(np.mean(np.diag(gram)[:-1])) if k1 > 1 else 1.0
-    lhs = alpha1 * gram + alpha2 * lam0 * np.eye(k1)
-    rhs = alpha1 * cross + alpha2 * lam0 * identity  # [C, K+1]
-    return np.linalg.solve(lhs, rhs.T).T
+    diag = np.diag(gram)[:-1] if k1 > 1 else np.ones(1)
+    lam0 = float(np.mean(diag)) if np.mean(diag) > 0 else 1.0
+    damp = alpha2 * lam0
+    lhs = alpha1 * gram + damp * np.eye(k1)
+    rhs = alpha1 * cross + damp * identity  # [C, K+1]
+    try:
+        return np.linalg.solve(lhs, rhs.T).T
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(lhs, rhs.T, rcond=None)[0].T
 
 
 def identity_map(channels: int, keep: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -61,6 +61,22 @@ def _folder(seed: int, size: int, options: FractalOptions, root: Path) -> Path:
     return root / f"fractals-{VERSION}-{size}px-seed{seed}-{digest}"
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the main process, which terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _read_cached(path: Path) -> Optional[np.ndarray]:
+    """A cached image, or None when it is missing or unreadable (it is then generated again)."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError):
+        log.warning("fractal cache: %s is unreadable; generating it again", path)
+        return None
+
+
 def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[FractalOptions] = None,
                     workers: Optional[int] = None, cache: bool = True, progress: bool = True) -> np.ndarray:
     """[n, size, size, 3] uint8, generated with `workers` processes (default: all cores) or read from cache."""
@@ -72,9 +88,9 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
     if folder is not None and folder.is_dir():
         for i in range(n):
             path = folder / f"{i:05d}.png"
-            if path.exists():
-                with Image.open(path) as im:
-                    images[i] = np.asarray(im.convert("RGB"))
+            img = _read_cached(path) if path.exists() else None
+            if img is not None and img.shape == (size, size, 3):
+                images[i] = img
     missing = [i for i in range(n) if i not in images]
     if missing:
         t0 = time.perf_counter()
@@ -90,11 +106,17 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
                 # fork: the workers run numpy only, and a user's script without a __main__
                 # guard must not be re-run by spawned workers; spawn where fork is missing
                 method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-                ctx = multiprocessing.get_context(method)
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    for done in pool.map(_work, tasks):
+                pool = multiprocessing.get_context(method).Pool(workers, initializer=_worker_init)
+                try:
+                    for done in pool.imap_unordered(_work, tasks):
                         images.update(done)
                         pbar.update(len(done))
+                    pool.close()
+                except BaseException:  # Ctrl-C, SIGTERM, an error: stop every worker now
+                    pool.terminate()
+                    raise
+                finally:
+                    pool.join()
             else:
                 for task in tasks:
                     done = _work(task)
@@ -113,8 +135,11 @@ def _save(folder: Path, images: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for i, img in images.items():
             tmp = folder / f".{i:05d}.{os.getpid()}.png"
-            Image.fromarray(img).save(tmp)
-            os.replace(tmp, folder / f"{i:05d}.png")
+            try:
+                Image.fromarray(img).save(tmp)
+                os.replace(tmp, folder / f"{i:05d}.png")
+            finally:
+                tmp.unlink(missing_ok=True)
     except OSError as exc:  # a read-only home is no reason to fail
         log.warning("fractal cache not written (%s): %s", folder, exc.strerror)
 
