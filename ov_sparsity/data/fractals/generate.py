@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -62,9 +63,31 @@ def _folder(seed: int, size: int, options: FractalOptions, root: Path) -> Path:
 
 
 def _worker_init() -> None:
-    """Workers leave Ctrl-C and SIGTERM to the main process, which terminates them."""
+    """Workers leave Ctrl-C and SIGTERM to the main process, which terminates them; on Linux they
+    are also killed when the main process dies however it dies (a second Ctrl-C, SIGKILL)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _terminate(pool) -> None:
+    """Stop the workers; a second Ctrl-C meanwhile must not leave the pool half torn down."""
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        pool.terminate()
+        pool.join()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _read_cached(path: Path) -> Optional[np.ndarray]:
@@ -111,12 +134,11 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
                     for done in pool.imap_unordered(_work, tasks):
                         images.update(done)
                         pbar.update(len(done))
-                    pool.close()
                 except BaseException:  # Ctrl-C, SIGTERM, an error: stop every worker now
-                    pool.terminate()
+                    _terminate(pool)
                     raise
-                finally:
-                    pool.join()
+                pool.close()
+                pool.join()
             else:
                 for task in tasks:
                     done = _work(task)
