@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=cli_type("seed"), help="seed for subset selection and synthetic data (default 0)")
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
     c.add_argument("--no-bias-correction", action="store_true", help="skip the activation bias correction")
-    c.add_argument("--tune", choices=("lstsq", "adam"), help="layer-wise tuning: exact masked least squares or Adam")
+    c.add_argument("--fast", action="store_true",
+                   help="magnitude pruning with weight and bias corrections only (seconds; the default recipe, "
+                        "second-order pruning fitted to the dense model, is more accurate)")
+    c.add_argument("--tune", choices=("lstsq", "adam"),
+                   help="POT's recipe: magnitude pruning, corrections, then layer-wise tuning (lstsq or Adam)")
     c.add_argument("--fp-inputs", action="store_true",
                    help="tune on the dense model's layer inputs (default: sequential, the sparse model's)")
     c.add_argument("--schedule-steps", type=cli_type("schedule_steps"), help="cubic sparsity schedule over T steps")
@@ -156,10 +160,16 @@ def cmd_compress(args) -> int:
                 if a["name"] == "WeightSparsity" or (a["name"] == "MagnitudeSparsity" and key == "weight_correction"):
                     a["params"][key] = False
     ws = {}
+    if args.fast and args.tune:
+        raise OvSparsityError("--fast and --tune are two recipes: give one")
+    if args.fast:
+        ws["method"] = "magnitude"
     if args.tune:
-        ws.update(use_layerwise_tuning=True, tuning_method=args.tune)
+        ws.update(method="magnitude", use_layerwise_tuning=True, tuning_method=args.tune)
     if args.fp_inputs:
         ws["use_only_fp_inputs"] = True
+    if args.no_weight_correction or args.no_bias_correction:
+        ws.setdefault("method", "magnitude")  # the corrections belong to the magnitude recipe
     if args.schedule_steps is not None or args.initial_sparsity is not None:
         schedule = {"steps": args.schedule_steps if args.schedule_steps is not None else 4}
         if args.initial_sparsity is not None:

@@ -33,7 +33,9 @@ def test_compress_writes_model_report_and_leaves_input_alone(tiny, image_folder,
     assert [a["name"] for a in report["algorithms"]] == ["WeightSparsity"]
     assert report["algorithms"][0]["params"]["sparsity_level"] == 0.5
     assert report["seed"] == 0 and report["versions"]["openvino"]
-    assert {"statistics", "WeightSparsity", "total"} <= set(report["timings_s"])
+    assert {"WeightSparsity", "total"} <= set(report["timings_s"])
+    assert report["algorithms"][0]["params"]["method"] == "second_order"  # the default recipe
+    assert len(report["algorithm_reports"]["SecondOrderSparsity"]["layers"]) == 4
     assert "sparsity        50.00%" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ovs-")]  # no temp dirs left
 

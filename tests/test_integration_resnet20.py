@@ -23,13 +23,14 @@ def test_resnet20_50_percent_int8_end_to_end(resnet20, tmp_path, capsys):
     assert main(["-q", "compress", str(resnet20), "-o", str(out), "--sparsity", "0.5", "--data", str(calib),
                  "--int8"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert abs(report["global_sparsity"] - 0.5) < 1e-5
+    # the target exactly, plus the weights of inputs that never fire (free zeros the solver adds)
+    assert 0.5 <= report["global_sparsity"] < 0.501
     assert report["algorithm_reports"]["DefaultQuantization"]["zeros_preserved"]
     assert report["size"]["compressed"]["bytes"] < 0.3 * report["size"]["dense"]["bytes"]
     capsys.readouterr()
     assert main(["-q", "eval", str(out / "model.xml"), "--data", str(test), "--reference", str(resnet20),
                  "--limit", "2000", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    # measured on all 10,000: dense 81.03, this pipeline ~77.7 (ResNet-20 is small and prunes poorly)
-    assert result["reference_top1"] - result["top1"] < 6.0
-    assert result["agreement"] > 85.0
+    # measured on all 10,000: dense 81.03; the second-order default loses under 1 point (docs/results.md)
+    assert result["reference_top1"] - result["top1"] < 2.5
+    assert result["agreement"] > 90.0

@@ -1,7 +1,14 @@
-"""WeightSparsity (POT's name): the preset composed of MagnitudeSparsity,
-BiasCorrection and (optionally) LayerwiseFinetuning, run at each level of the
-cubic schedule, optionally accuracy-aware, with a post-condition check that the
-target sparsity was reached."""
+"""WeightSparsity (POT's name): the preset run at each level of the cubic
+schedule, optionally accuracy-aware, with a post-condition check that the
+target sparsity was reached. Two recipes:
+
+- `second_order` (the default): SecondOrderSparsity -- per-layer levels from one
+  global threshold, each layer pruned by the second-order solver on the inputs of
+  the model pruned so far, fitted to the dense model's output, one pass.
+- `magnitude` (`--fast`, and POT's configs that set `use_layerwise_tuning`):
+  MagnitudeSparsity + BiasCorrection (+ LayerwiseFinetuning when
+  use_layerwise_tuning is true), as POT ran it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.bias_correction import BiasCorrection
 from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
 from ov_sparsity.algorithms.magnitude import MAGNITUDE_ALIASES, MagnitudeSparsity
+from ov_sparsity.algorithms.obs.algorithm import SecondOrderSparsity
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.schedule import Schedule
 from ov_sparsity.engine.evaluate import evaluate
@@ -48,8 +56,12 @@ class WeightSparsityParams:
     eps: float = 1e-9
     ignored_scope: Any = None
     use_fast_bias: Optional[bool] = None  # accepted for POT configs; our bias correction is exact
+    method: Optional[Literal["second_order", "magnitude"]] = None  # None: second_order unless POT's
+    # use_layerwise_tuning is given (then POT's own recipe, magnitude + corrections [+ tuning])
+    block_size: int = 128  # second_order: columns per lazy-update block
+    num_samples: int = 300  # second_order: calibration images for the Hessians
     # layer-wise tuning (POT's names where POT had them)
-    use_layerwise_tuning: bool = False
+    use_layerwise_tuning: Optional[bool] = None
     tuning_method: Literal["lstsq", "adam"] = "lstsq"
     num_samples_for_tuning: int = 2000
     batch_size: int = 50
@@ -58,7 +70,7 @@ class WeightSparsityParams:
     bias_lr: float = 1e-4
     use_only_fp_inputs: bool = False
     damping: float = 0.01
-    memory_budget_gb: float = 2.0
+    memory_budget_gb: float = 3.0  # second_order: frontier activations; lstsq/adam: layer data
     # progressive schedule and accuracy-aware stopping
     schedule: Optional[dict] = None
     max_accuracy_drop: Optional[float] = None
@@ -67,6 +79,11 @@ class WeightSparsityParams:
         check_range("sparsity_level", self.sparsity_level, 0.0, 1.0)
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
         self.schedule_ = Schedule.parse(self.schedule, self.sparsity_level)
+        if self.method is None:
+            self.method = "magnitude" if self.use_layerwise_tuning is not None else "second_order"
+        if self.method == "second_order" and self.use_layerwise_tuning:
+            raise OvSparsityError("method 'second_order' refits every layer itself; use_layerwise_tuning goes "
+                                  "with method 'magnitude'")
         if self.max_accuracy_drop is not None:
             check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
 
@@ -85,9 +102,20 @@ class WeightSparsity(Algorithm):
         super().__init__(**params)
         p = self.params
         self.levels = p.schedule_.levels(p.sparsity_level)
-        self.bias = BiasCorrection(ignored_scope=p.ignored_scope) if p.bias_correction else None
+        magnitude = p.method == "magnitude"
+        self.bias = BiasCorrection(ignored_scope=p.ignored_scope) if p.bias_correction and magnitude else None
         self.tuning = (LayerwiseFinetuning(ignored_scope=p.ignored_scope, **{k: getattr(p, k) for k in TUNING_KEYS})
                        if p.use_layerwise_tuning else None)
+
+    def _prune(self, level: float):
+        p = self.params
+        if p.method == "second_order":
+            return SecondOrderSparsity(sparsity_level=level, criterion=p.criterion, damping=p.damping,
+                                       block_size=p.block_size, num_samples=p.num_samples,
+                                       memory_budget_gb=p.memory_budget_gb,
+                                       ignored_scope=p.ignored_scope,
+                                       allocation="uniform" if p.distribution == "uniform" else "threshold")
+        return self._magnitude(level)
 
     def _magnitude(self, level: float) -> MagnitudeSparsity:
         p = self.params
@@ -113,7 +141,7 @@ class WeightSparsity(Algorithm):
         steps, kept = [], None
         for i, level in enumerate(self.levels):
             log.info("%s: step %d/%d, sparsity %.4f", self.name, i + 1, len(self.levels), level)
-            model = self._magnitude(level).apply(model, ctx)
+            model = self._prune(level).apply(model, ctx)
             if self.bias:
                 model = self.bias.apply(model, ctx)
             if self.tuning:

@@ -1,0 +1,229 @@
+"""SecondOrderSparsity: per-layer levels from one global budget, then one sequential
+pass in topological order; each layer's Hessian (input Gram) is taken on the inputs
+of the model as pruned so far, and the layer is pruned and compensated by the
+second-order solver (solver.py). The network is run once (engine.sequential)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import openvino as ov
+import torch
+
+from ov_sparsity.algorithms.base import Algorithm, Context, log, register
+from ov_sparsity.algorithms.layerwise.lstsq import solve_masked
+from ov_sparsity.algorithms.magnitude import select_masks
+from ov_sparsity.algorithms.obs.budget import allocate, saliency_curve
+from ov_sparsity.algorithms.obs.solver import prune_layer
+from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.data.datasets import Subset, iter_batches
+from ov_sparsity.engine.layer_data import collect_layer_data
+from ov_sparsity.engine.layer_torch import SUPPORTED, LayerGeometry
+from ov_sparsity.engine.sequential import FrontierWalk, activation_bytes
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.scope import IgnoredScope
+from ov_sparsity.graph.weighted import find_weighted_ops
+from ov_sparsity.progress import bar
+
+MIN_SAMPLES_PER_INPUT = 2  # fewer samples than this per Hessian column: keep only its diagonal and means
+
+
+@dataclass
+class SecondOrderParams:
+    sparsity_level: float = 0.5
+    allocation: Literal["threshold", "loss", "uniform"] = "threshold"  # how the global level is spread over layers
+    criterion: Literal["l2_normalized", "magnitude", "lamp"] = "l2_normalized"  # scores for 'threshold'
+    block_size: int = 128
+    damping: float = 0.01
+    target: Literal["dense", "current"] = "dense"  # fit the dense model's output, or the layer's own on its inputs
+    refit: bool = True  # after the mask is chosen, solve the masked least squares exactly
+    num_samples: int = 300  # calibration images used for the Hessians (fewer if memory_budget_gb says so)
+    memory_budget_gb: float = 3.0  # for the activations kept at the frontier of the sequential pass
+    batch_size: int = 16
+    ignored_scope: Any = None
+
+    def __post_init__(self):
+        check_range("sparsity_level", self.sparsity_level, 0.0, 1.0)
+        check_range("block_size", self.block_size, 1, 1 << 20)
+        check_range("damping", self.damping, 1e-8, 10.0, high_open=False)
+        check_range("num_samples", self.num_samples, 1, 1 << 24)
+        check_range("batch_size", self.batch_size, 1, 4096, high_open=False)
+        check_range("memory_budget_gb", self.memory_budget_gb, 0.01, 1024)
+        self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
+
+
+def _columns(geo: LayerGeometry, values: np.ndarray) -> torch.Tensor:
+    """[G, F, M]: every receptive-field patch of the batch as a column, per group."""
+    p = geo.patches(torch.from_numpy(values))  # [N, G, F, L]
+    n, g, f, positions = p.shape
+    return p.permute(1, 2, 0, 3).reshape(g, f, n * positions)
+
+
+def _moment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ ã b~ᵀ over the columns of a, b ([G, F, M]) with the constant 1 appended: [G, F+1, F+1] float64."""
+    g, f, m = a.shape
+    out = torch.empty(g, f + 1, f + 1, dtype=torch.float64)
+    out[:, :f, :f] = torch.bmm(a, b.transpose(1, 2)).double()  # float32 products, float64 across batches
+    ones = torch.ones(m, 1, dtype=a.dtype)
+    out[:, :f, f] = (a @ ones)[..., 0].double()
+    out[:, f, :f] = (b @ ones)[..., 0].double()
+    out[:, f, f] = m
+    return out
+
+
+def layer_moments(geo: LayerGeometry, inputs: np.ndarray, dense_inputs=None, batch: int = 16):
+    """H = E[x~ x~ᵀ] per group over every receptive-field patch of the layer's `inputs`; with the
+    dense model's inputs also C = E[x~ x~_dᵀ]. Returns (H, C or None, patch count)."""
+    gram, cross, count = None, None, 0
+    for start in range(0, len(inputs), batch):
+        a = _columns(geo, inputs[start:start + batch])
+        acc = _moment(a, a)
+        gram = acc if gram is None else gram + acc
+        if dense_inputs is not None:
+            xc = _moment(a, _columns(geo, dense_inputs[start:start + batch]))
+            cross = xc if cross is None else cross + xc
+        count += a.shape[2]
+    return gram / count, (cross / count if cross is not None else None), count
+
+
+def retarget(w_aug: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor, damping: float) -> torch.Tensor:
+    """The weights that best reproduce the dense layer's output on the dense inputs from the inputs the
+    pruned model gives it, damped toward the dense weights:
+    W* = (W C_ᵀ + λ W)(H + λI)⁻¹ with C = E[x~ x~_dᵀ], λ = damping · mean diag H. OBS then prunes W*:
+    E‖W x_d − W' x‖² = (W' − W*) H (W' − W*)ᵀ + const."""
+    lam = damping * torch.diagonal(gram[:, :-1, :-1], dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)
+    eye = torch.eye(gram.shape[-1], dtype=torch.float64)
+    lhs = gram + lam[:, None, None] * eye
+    rhs = torch.einsum("goj,gij->goi", w_aug, cross) + lam[:, None, None] * w_aug
+    return torch.linalg.solve(lhs, rhs.transpose(1, 2)).transpose(1, 2)
+
+
+def thin(gram: torch.Tensor) -> torch.Tensor:
+    """Too few samples for a full Hessian (a classifier fed one pooled vector per image): keep the means
+    (the bias slot) and only the variances of the inputs, H = [[m mᵀ + diag(Cov), m], [mᵀ, 1]], positive
+    definite wherever inputs vary. Pruning is then activation-weighted magnitude with the bias
+    compensation, and no cross-weight update that would fit the calibration set."""
+    m = gram[:, :-1, -1]  # E[x] per group
+    cov_diag = torch.diagonal(gram[:, :-1, :-1], dim1=1, dim2=2) - m ** 2
+    out = gram.clone()
+    out[:, :-1, :-1] = m[:, :, None] * m[:, None, :] + torch.diag_embed(cov_diag.clamp_min(0))
+    return out
+
+
+@register
+class SecondOrderSparsity(Algorithm):
+    name = "SecondOrderSparsity"
+    Params = SecondOrderParams
+    aliases = {"ignored": "ignored_scope"}
+
+    def layer_counts(self, model: ov.Model, ctx: Context) -> dict:
+        """{layer: weights to prune}: from measured second-order losses (allocation 'loss'), or one
+        global threshold over normalised magnitudes (or the same level everywhere: 'uniform')."""
+        p = self.params
+        ops_ = [op for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED]
+        weights = {op.name: op.weight() for op in ops_}
+        kept = {n: m for n, m in ctx.masks.items() if n in weights}
+        if p.allocation == "loss":
+            sizes = {n: w.size for n, w in weights.items()}
+            data = collect_layer_data(ctx.dense_model, None, list(weights), _subset(ctx.dataset, p.num_samples),
+                                      gram=True, progress=False)
+            curves = {op.name: saliency_curve(_aug(op.to_rows(op.weight()), op.bias(), data[op.name].geometry),
+                                              data[op.name].gram, p.damping) for op in ops_}
+            self.curves = curves
+            return allocate(curves, sizes, int(round(p.sparsity_level * sum(sizes.values()))),
+                            {n: int(m.sum()) for n, m in kept.items()})
+        masks = select_masks(weights, p.sparsity_level, p.criterion,
+                             "uniform" if p.allocation == "uniform" else "global", kept)
+        return {n: int(m.sum()) for n, m in masks.items()}
+
+    def _prune(self, op, values: np.ndarray, dense_values, count: int, ctx: Context) -> dict:
+        """Prune one layer in place: its Hessian from `values` (its inputs in the model pruned so far),
+        the target retargeted to the dense model's output when dense_values are given."""
+        p = self.params
+        geo = LayerGeometry.from_op(op)
+        clock = [time.perf_counter()]
+        gram, cross, samples = layer_moments(geo, values, dense_values, p.batch_size)
+        clock.append(time.perf_counter())
+        full = samples >= MIN_SAMPLES_PER_INPUT * (geo.fan_in + 1)
+        rows, bias = op.to_rows(op.weight()), op.bias()
+        w_aug = _aug(rows, bias, geo)
+        energy = float(torch.einsum("goi,gij,goj->", w_aug, gram, w_aug))
+        start = retarget(w_aug, gram, cross, p.damping) if full and cross is not None else w_aug
+        clock.append(time.perf_counter())
+        keep_pruned = ctx.masks.get(op.name)
+        result = prune_layer(start[..., :-1], start[..., -1], gram if full else thin(gram), count,
+                             block=p.block_size, damp=p.damping,
+                             keep_pruned=None if keep_pruned is None else torch.from_numpy(
+                                 geo.group_rows(op.to_rows(keep_pruned))))
+        clock.append(time.perf_counter())
+        solved = torch.cat([result.weight, result.bias[..., None]], dim=2)
+        if p.refit and full:  # the exact masked least squares on the chosen mask (every kept weight moves)
+            keep = torch.cat([~result.mask, torch.ones_like(result.mask[..., :1])], dim=2)
+            solved = solve_masked(gram, cross, w_aug, keep, p.damping)
+        clock.append(time.perf_counter())
+        op.set_weight(op.from_rows(solved[..., :-1].reshape(geo.out_channels, -1).numpy().astype(np.float32)))
+        op.set_bias(solved[..., -1].reshape(-1).numpy().astype(np.float32))
+        ctx.masks[op.name] = op.from_rows(result.mask.reshape(geo.out_channels, -1).numpy()).astype(bool)
+        return {"name": op.name, "sparsity": count / rows.size, "samples": samples,
+                "hessian": "full" if full else "diagonal", "relative_loss": result.loss / max(energy / 2, 1e-30),
+                "seconds": dict(zip(("moments", "retarget", "obs", "refit"),
+                                    (round(b - a, 4) for a, b in zip(clock, clock[1:]))))}
+
+    def _images_within_budget(self, model: ov.Model, layers: list, n: int) -> int:
+        """The sequential pass keeps about two activations per walk per image (the layer's input and
+        what is still live beside it); a second walk runs on the dense model for the dense target."""
+        p = self.params
+        per_image = 2 * activation_bytes(model, layers) * (2 if p.target == "dense" else 1)
+        fit = int(p.memory_budget_gb * (1 << 30) // per_image) if per_image else n
+        if fit < n:
+            log.info("%s: %d of %d calibration images fit the %.1f GB activation budget (memory_budget_gb)",
+                     self.name, max(fit, 1), n, p.memory_budget_gb)
+        return max(1, min(n, fit))
+
+    def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
+        p = self.params
+        dataset = ctx.require_dataset(self.name)
+        counts = self.layer_counts(model, ctx)
+        if not counts:
+            raise OvSparsityError(f"{self.name}: no prunable layers (Convolution, GroupConvolution, MatMul)")
+        sizes = {op.name: int(np.prod(op.weight_shape())) for op in find_weighted_ops(model) if op.name in counts}
+        emptied = [n for n, k in counts.items() if k >= sizes[n]]
+        if emptied:
+            raise OvSparsityError(f"{self.name}: sparsity {p.sparsity_level:g} would remove every weight of layer "
+                                  f"'{emptied[0]}': no layer may be emptied")
+        n = self._images_within_budget(model, list(counts), min(len(dataset), p.num_samples))
+        images = np.concatenate([x for x, _ in iter_batches(_subset(dataset, n), 64, progress=False)])
+        ops_ = {op.name: op for op in find_weighted_ops(model, p.ignored_scope) if op.name in counts}
+        walk = FrontierWalk(model, images, list(ops_), batch_size=p.batch_size)
+        dense_walk = FrontierWalk(ctx.dense_model, images, list(ops_), batch_size=p.batch_size) \
+            if p.target == "dense" else None
+        layers, t_start = [], time.perf_counter()
+        with bar(total=len(ops_), desc="second-order pruning", enable=ctx.progress, unit="layer") as pbar:
+            for (name, values), dense in zip(walk, dense_walk or [(None, None)] * len(ops_)):
+                t0 = time.perf_counter()
+                layers.append(self._prune(ops_[name], values, dense[1], counts[name], ctx))
+                model.validate_nodes_and_infer_types()
+                layers[-1].update(input_s=round(walk.stats.seconds[name] + (
+                    dense_walk.stats.seconds[name] if dense_walk else 0.0), 4),
+                    solve_s=round(time.perf_counter() - t0, 4))
+                pbar.update(1)
+        pruned = sum(counts.values())
+        total = sum(sizes.values())
+        log.info("%s: %d of %d weights pruned in %d layers (%.2f%%) in %.1f s", self.name, pruned, total,
+                 len(counts), 100.0 * pruned / total, time.perf_counter() - t_start)
+        ctx.reports[self.name] = {"layers": layers, "images": n, "subgraph_runs": walk.stats.subgraph_runs,
+                                  "max_runs_per_op": max(walk.stats.ops_run.values(), default=0)}
+        return model
+
+
+def _subset(dataset, n: int):
+    return Subset(dataset, range(min(len(dataset), n)))
+
+
+def _aug(rows: np.ndarray, bias, geo: LayerGeometry) -> torch.Tensor:
+    b = np.zeros(rows.shape[0]) if bias is None else bias.astype(np.float64)
+    aug = np.concatenate([rows.astype(np.float64), b[:, None]], axis=1)
+    return torch.from_numpy(aug.reshape(geo.groups, geo.out_channels // geo.groups, -1))

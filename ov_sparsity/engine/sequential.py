@@ -1,0 +1,167 @@
+"""One pass over a model, layer by layer, each layer seeing the inputs of the model as
+compressed so far -- without re-running the network from its input for every layer.
+
+The walk keeps the activations at the frontier: the tensors computed so far that
+ops not yet run still need (at first, the model's inputs). For the next weighted
+layer (topological order) a sub-model is cut from the current model: its
+parameters are the frontier tensors, its results the layer's input and every
+other tensor that the new frontier needs. Each op runs once over the calibration
+set (the weighted layer itself in the step after it was changed, with its new
+weights), so time grows linearly with depth; memory is the frontier's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import openvino as ov
+from openvino import opset15 as ops
+
+from ov_sparsity.engine.infer import compile_model
+from ov_sparsity.errors import OvSparsityError
+
+Key = tuple  # (name of the producing op in the live model, output port)
+
+
+@dataclass
+class WalkStats:
+    subgraph_runs: int = 0  # sub-model inferences (one per batch)
+    ops_run: dict = field(default_factory=dict)  # op name -> times its sub-model ran over the data
+    seconds: dict = field(default_factory=dict)  # layer name -> seconds spent reaching its input
+
+
+def activation_bytes(model: ov.Model, layers: list[str]) -> int:
+    """The largest per-image input among `layers` (static shapes; 0 where unknown)."""
+    largest = 0
+    for op in model.get_ordered_ops():
+        if op.get_friendly_name() in layers:
+            ps = op.input(0).get_partial_shape()
+            if ps.is_static:
+                largest = max(largest, 4 * int(np.prod([d.get_length() for d in ps][1:])))
+            elif ps.rank.is_static and all(d.is_static for d in list(ps)[1:]):
+                largest = max(largest, 4 * int(np.prod([d.get_length() for d in list(ps)[1:]])))
+    return largest
+
+
+def _key(output: ov.Output) -> Key:
+    return (output.get_node().get_name(), output.get_index())
+
+
+def _is_result(node) -> bool:
+    return node.get_type_name() == "Result"
+
+
+class FrontierWalk:
+    """Iterate over weighted layers in topological order; for each, the values of its input over the
+    calibration set, computed from the frontier. Change the layer's weights in `model` (new weight
+    constants are fine; the ops themselves must stay) before asking for the next one."""
+
+    def __init__(self, model: ov.Model, inputs: np.ndarray, layers: list[str], batch_size: int = 32):
+        params = model.get_parameters()
+        if len(params) != 1:
+            raise OvSparsityError(f"the sequential pass handles single-input models, this one has {len(params)}")
+        self.model = model
+        self.layers = layers
+        self.batch_size = batch_size
+        self.frontier: dict = {_key(params[0].output(0)): inputs}
+        self.done: set = {params[0].get_name()}  # ops whose outputs are computed
+        self.stats = WalkStats()
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for name in self.layers:
+            t0 = time.perf_counter()
+            values = self._advance(name)
+            self.stats.seconds[name] = time.perf_counter() - t0
+            yield name, values
+
+    # ---- one step ---------------------------------------------------------------
+    def _advance(self, layer: str) -> np.ndarray:
+        node = next(op for op in self.model.get_ordered_ops() if op.get_friendly_name() == layer)
+        target = node.input(0).get_source_output()
+        if _key(target) in self.frontier:
+            return self.frontier[_key(target)]
+        region = self._region(target)  # ops to run: ancestors of target not yet computed
+        wanted = sorted(set(self._boundary(region)) | {_key(target)})
+        values = self._run(region, wanted)
+        self.done |= set(region)
+        self.frontier.update(values)
+        self._drop_consumed()
+        return self.frontier[_key(target)]
+
+    def _region(self, target: ov.Output) -> dict:
+        """{name: op} of the ancestors of target that are neither computed nor constant."""
+        region, stack = {}, [target.get_node()]
+        while stack:
+            op = stack.pop()
+            name = op.get_name()
+            if name in region or name in self.done or op.get_type_name() == "Constant":
+                continue
+            region[name] = op
+            for inp in op.inputs():
+                src = inp.get_source_output()
+                if _key(src) not in self.frontier:
+                    stack.append(src.get_node())
+        return region
+
+    def _boundary(self, region: dict) -> list:
+        """Outputs of region ops that an op outside the computed part still reads."""
+        computed = self.done | set(region)
+        keys = []
+        for name, op in region.items():
+            for out in op.outputs():
+                if any(not _is_result(t.get_node()) and t.get_node().get_name() not in computed
+                       for t in out.get_target_inputs()):
+                    keys.append((name, out.get_index()))
+        return keys
+
+    def _drop_consumed(self) -> None:
+        outputs = {}
+        for op in self.model.get_ordered_ops():
+            for out in op.outputs():
+                outputs[_key(out)] = out
+        for key in list(self.frontier):
+            live = any(not _is_result(t.get_node()) and t.get_node().get_name() not in self.done
+                       for t in outputs[key].get_target_inputs())
+            if not live:
+                del self.frontier[key]
+
+    def _run(self, region: dict, wanted: list) -> dict:
+        """Cut the sub-model (frontier -> wanted) from a clone of the current model and run it."""
+        order = list(self.model.get_ordered_ops())
+        clone = self.model.clone()
+        c_order = list(clone.get_ordered_ops())
+        if [o.get_type_name() for o in order] != [o.get_type_name() for o in c_order]:
+            raise RuntimeError("a clone of the model is ordered differently from the model")
+        twin = {a.get_name(): b for a, b in zip(order, c_order)}
+        originals = {a.get_name(): a for a in order}
+        used = [k for k in self.frontier if any(t.get_node().get_name() in region
+                                                for t in originals[k[0]].output(k[1]).get_target_inputs())]
+        params = []
+        for key in used:
+            src = twin[key[0]].output(key[1])
+            shape = ov.PartialShape(src.get_partial_shape())
+            if shape.rank.is_static and len(shape):
+                shape[0] = ov.Dimension()
+            p = ops.parameter(shape, src.get_element_type())
+            for tin in list(src.get_target_inputs()):
+                tin.replace_source_output(p.output(0))
+            params.append(p)
+        results = [ops.result(twin[k[0]].output(k[1])) for k in wanted]
+        compiled = compile_model(ov.Model(results, params, "frontier_step"))
+        request = compiled.create_infer_request()
+        n = len(next(iter(self.frontier.values())))
+        values: dict = {}
+        for start in range(0, n, self.batch_size):
+            out = request.infer({i: self.frontier[k][start:start + self.batch_size] for i, k in enumerate(used)})
+            self.stats.subgraph_runs += 1
+            for j, k in enumerate(wanted):
+                part = out[compiled.outputs[j]]
+                if k not in values:  # one array per tensor, filled batch by batch (no concatenation copy)
+                    values[k] = np.empty((n, *part.shape[1:]), dtype=part.dtype)
+                values[k][start:start + len(part)] = part
+        for name in region:
+            self.stats.ops_run[name] = self.stats.ops_run.get(name, 0) + 1
+        return values
