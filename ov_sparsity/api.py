@@ -127,8 +127,10 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, "fractal" (synthetic
     FractalDB-style images) or "noise"/None (white noise), the synthetic ones through
     `preprocessing` (a preset name, fields, or guessed from the model's input size).
-    Further keyword arguments go to WeightSparsity (e.g. use_layerwise_tuning=True,
-    schedule={"initial_sparsity": 0.3, "steps": 3}).
+    The default recipe is second-order pruning fitted to the dense model in one pass
+    (WeightSparsity method="second_order"); method="magnitude" is the corrections-only
+    recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
+    schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300).
     """
     require_weighted_ops(model)
     if dataset is None or isinstance(dataset, str):

@@ -58,6 +58,8 @@ class WeightSparsityParams:
     use_fast_bias: Optional[bool] = None  # accepted for POT configs; our bias correction is exact
     method: Optional[Literal["second_order", "magnitude"]] = None  # None: second_order unless POT's
     # use_layerwise_tuning is given (then POT's own recipe, magnitude + corrections [+ tuning])
+    allocation: Literal["threshold", "loss"] = "threshold"  # second_order: per-layer levels from the global
+    # threshold over `criterion` scores, or from measured second-order losses (obs/budget.py)
     block_size: int = 128  # second_order: columns per lazy-update block
     num_samples: int = 300  # second_order: calibration images for the Hessians
     # layer-wise tuning (POT's names where POT had them)
@@ -114,7 +116,7 @@ class WeightSparsity(Algorithm):
                                        block_size=p.block_size, num_samples=p.num_samples,
                                        memory_budget_gb=p.memory_budget_gb,
                                        ignored_scope=p.ignored_scope,
-                                       allocation="uniform" if p.distribution == "uniform" else "threshold")
+                                       allocation="uniform" if p.distribution == "uniform" else p.allocation)
         return self._magnitude(level)
 
     def _magnitude(self, level: float) -> MagnitudeSparsity:

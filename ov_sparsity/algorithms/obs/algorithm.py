@@ -101,15 +101,20 @@ def retarget(w_aug: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor, dampi
     return torch.linalg.solve(lhs, rhs.transpose(1, 2)).transpose(1, 2)
 
 
-def thin(gram: torch.Tensor) -> torch.Tensor:
-    """Too few samples for a full Hessian (a classifier fed one pooled vector per image): keep the means
-    (the bias slot) and only the variances of the inputs, H = [[m mᵀ + diag(Cov), m], [mᵀ, 1]], positive
-    definite wherever inputs vary. Pruning is then activation-weighted magnitude with the bias
-    compensation, and no cross-weight update that would fit the calibration set."""
-    m = gram[:, :-1, -1]  # E[x] per group
-    cov_diag = torch.diagonal(gram[:, :-1, :-1], dim1=1, dim2=2) - m ** 2
-    out = gram.clone()
-    out[:, :-1, :-1] = m[:, :, None] * m[:, None, :] + torch.diag_embed(cov_diag.clamp_min(0))
+def shrink(moment: torch.Tensor, samples: int) -> torch.Tensor:
+    """Too few samples for a full second moment (a classifier fed one pooled vector per image): the
+    means (bias slot) are kept, the covariance is shrunk toward its diagonal in proportion to the
+    samples per column, α = n / (n + F) (Ledoit-Wolf's direction, a fixed weight):
+    M = [[m m_dᵀ + α Cov + (1 − α) diag(Cov), m], [m_dᵀ, 1]]. For H (m_d = m) this is positive
+    definite wherever inputs vary; cross-input updates are damped as far as the samples are few,
+    so they do not fit the calibration set."""
+    f = moment.shape[-1] - 1
+    alpha = samples / (samples + f)
+    m, m_d = moment[:, :-1, -1], moment[:, -1, :-1]
+    outer = m[:, :, None] * m_d[:, None, :]
+    cov = moment[:, :-1, :-1] - outer
+    out = moment.clone()
+    out[:, :-1, :-1] = outer + alpha * cov + (1 - alpha) * torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
     return out
 
 
@@ -148,13 +153,16 @@ class SecondOrderSparsity(Algorithm):
         gram, cross, samples = layer_moments(geo, values, dense_values, p.batch_size)
         clock.append(time.perf_counter())
         full = samples >= MIN_SAMPLES_PER_INPUT * (geo.fan_in + 1)
+        if not full:
+            gram = shrink(gram, samples)
+            cross = shrink(cross, samples) if cross is not None else None
         rows, bias = op.to_rows(op.weight()), op.bias()
         w_aug = _aug(rows, bias, geo)
         energy = float(torch.einsum("goi,gij,goj->", w_aug, gram, w_aug))
-        start = retarget(w_aug, gram, cross, p.damping) if full and cross is not None else w_aug
+        start = retarget(w_aug, gram, cross, p.damping) if cross is not None else w_aug
         clock.append(time.perf_counter())
         keep_pruned = ctx.masks.get(op.name)
-        result = prune_layer(start[..., :-1], start[..., -1], gram if full else thin(gram), count,
+        result = prune_layer(start[..., :-1], start[..., -1], gram, count,
                              block=p.block_size, damp=p.damping,
                              keep_pruned=None if keep_pruned is None else torch.from_numpy(
                                  geo.group_rows(op.to_rows(keep_pruned))))
@@ -168,7 +176,7 @@ class SecondOrderSparsity(Algorithm):
         op.set_bias(solved[..., -1].reshape(-1).numpy().astype(np.float32))
         ctx.masks[op.name] = op.from_rows(result.mask.reshape(geo.out_channels, -1).numpy()).astype(bool)
         return {"name": op.name, "sparsity": count / rows.size, "samples": samples,
-                "hessian": "full" if full else "diagonal", "relative_loss": result.loss / max(energy / 2, 1e-30),
+                "hessian": "full" if full else "shrunk", "relative_loss": result.loss / max(energy / 2, 1e-30),
                 "seconds": dict(zip(("moments", "retarget", "obs", "refit"),
                                     (round(b - a, 4) for a, b in zip(clock, clock[1:]))))}
 
