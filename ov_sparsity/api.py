@@ -118,7 +118,7 @@ def _from_nncf(dataset, limit: int) -> Dataset:
     return ArrayDataset(items[:limit])
 
 
-def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: str = "l2_normalized",
+def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: Optional[str] = None,
              distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
              quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
              seed: int = 0, progress: bool = True, **weight_sparsity_params) -> ov.Model:

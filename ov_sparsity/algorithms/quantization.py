@@ -18,6 +18,7 @@ from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import find_weighted_ops
+from ov_sparsity.progress import progress_enabled
 
 DEVICES = ("ANY", "CPU", "GPU", "NPU", "CPU_SPR")
 
@@ -66,6 +67,15 @@ class _Inputs:
             yield self.dataset[i][0][None]
 
 
+def _rich_console():
+    try:
+        import rich
+
+        return rich.get_console()
+    except ImportError:
+        return None
+
+
 def zero_masks(model: ov.Model) -> dict:
     return {op.name: op.weight() == 0 for op in find_weighted_ops(model)}
 
@@ -86,10 +96,16 @@ class DefaultQuantization(Algorithm):
         nncf_log = logging.getLogger("nncf")
         level = nncf_log.level
         nncf_log.setLevel(logging.WARNING)
+        console = _rich_console()  # NNCF draws its progress bars on rich's global console
+        quiet = console.quiet if console is not None else None
+        if console is not None and not (ctx.progress and progress_enabled()):
+            console.quiet = True  # -q means no progress bars, NNCF's included
         try:
             quantized = nncf.quantize(model, nncf.Dataset(_Inputs(dataset, self.params.subset_size)), **kwargs)
         finally:
             nncf_log.setLevel(level)
+            if console is not None:
+                console.quiet = quiet
         after = zero_masks(quantized)
         lost = sum(int(np.count_nonzero(before[n] & ~after[n])) for n in before if n in after)
         zeros = sum(int(m.sum()) for m in before.values())

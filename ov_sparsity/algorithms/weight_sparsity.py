@@ -47,7 +47,8 @@ def check_sparsity_reached(model: ov.Model, ignored: IgnoredScope, level: float,
 @dataclass
 class WeightSparsityParams:
     sparsity_level: float = 0.5
-    criterion: Literal["magnitude", "l2_normalized", "lamp"] = "l2_normalized"
+    # None: 'lamp' for second_order (measured best: docs/results.md), 'l2_normalized' (POT's) for magnitude
+    criterion: Optional[Literal["magnitude", "l2_normalized", "lamp"]] = None
     normed_threshold: Optional[bool] = None
     distribution: Literal["global", "uniform"] = "global"
     weight_correction: bool = True
@@ -83,6 +84,11 @@ class WeightSparsityParams:
         self.schedule_ = Schedule.parse(self.schedule, self.sparsity_level)
         if self.method is None:
             self.method = "magnitude" if self.use_layerwise_tuning is not None else "second_order"
+        if self.normed_threshold is not None:  # POT's switch
+            self.criterion = "l2_normalized" if self.normed_threshold else "magnitude"
+            self.normed_threshold = None
+        if self.criterion is None:
+            self.criterion = "lamp" if self.method == "second_order" else "l2_normalized"
         if self.method == "second_order" and self.use_layerwise_tuning:
             raise OvSparsityError("method 'second_order' refits every layer itself; use_layerwise_tuning goes "
                                   "with method 'magnitude'")

@@ -35,7 +35,7 @@ MIN_SAMPLES_PER_INPUT = 2  # fewer samples than this per Hessian column: keep on
 class SecondOrderParams:
     sparsity_level: float = 0.5
     allocation: Literal["threshold", "loss", "uniform"] = "threshold"  # how the global level is spread over layers
-    criterion: Literal["l2_normalized", "magnitude", "lamp"] = "l2_normalized"  # scores for 'threshold'
+    criterion: Literal["lamp", "l2_normalized", "magnitude"] = "lamp"  # scores for 'threshold'
     block_size: int = 128
     damping: float = 0.01
     target: Literal["dense", "current"] = "dense"  # fit the dense model's output, or the layer's own on its inputs
