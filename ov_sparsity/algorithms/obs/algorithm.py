@@ -19,7 +19,7 @@ from ov_sparsity.algorithms.magnitude import select_masks
 from ov_sparsity.algorithms.obs.budget import allocate, saliency_curve
 from ov_sparsity.algorithms.obs.solver import prune_layer
 from ov_sparsity.algorithms.params import check_range
-from ov_sparsity.data.datasets import Subset, iter_batches
+from ov_sparsity.data.datasets import Subset, iter_batches, random_subset
 from ov_sparsity.engine.layer_data import collect_layer_data
 from ov_sparsity.engine.layer_torch import SUPPORTED, LayerGeometry
 from ov_sparsity.engine.sequential import FrontierWalk, activation_bytes
@@ -203,7 +203,9 @@ class SecondOrderSparsity(Algorithm):
             raise OvSparsityError(f"{self.name}: sparsity {p.sparsity_level:g} would remove every weight of layer "
                                   f"'{emptied[0]}': no layer may be emptied")
         n = self._images_within_budget(model, list(counts), min(len(dataset), p.num_samples))
-        images = np.concatenate([x for x, _ in iter_batches(_subset(dataset, n), 64, progress=False)])
+        # a seeded random n, not the first n: synthetic sets come ordered (fractal categories)
+        images = np.concatenate([x for x, _ in iter_batches(random_subset(dataset, n, ctx.seed), 64,
+                                                             progress=False)])
         ops_ = {op.name: op for op in find_weighted_ops(model, p.ignored_scope) if op.name in counts}
         walk = FrontierWalk(model, images, list(ops_), batch_size=p.batch_size)
         dense_walk = FrontierWalk(ctx.dense_model, images, list(ops_), batch_size=p.batch_size) \
