@@ -71,6 +71,15 @@ def select_masks(weights: dict, level: float, criterion: str, distribution: str,
     return masks
 
 
+def check_not_emptied(who: str, level: float, counts: dict, sizes: dict) -> None:
+    """No layer may lose every weight (its output would be a constant)."""
+    emptied = [name for name, k in counts.items() if k >= sizes[name]]
+    if emptied:
+        raise OvSparsityError(f"{who}: sparsity {level:g} would remove every weight of layer '{emptied[0]}' "
+                              f"({len(emptied)} layer(s) in all): no layer may be emptied; lower the sparsity or "
+                              "put the layer in the ignored scope")
+
+
 @dataclass
 class MagnitudeParams:
     sparsity_level: float = 0.5
@@ -105,11 +114,8 @@ class MagnitudeSparsity(Algorithm):
         weights = {op.name: op.weight() for op in ops_}
         masks = select_masks(weights, p.sparsity_level, p.criterion, p.distribution,
                              {n: m for n, m in ctx.masks.items() if n in weights})
-        emptied = [name for name, m in masks.items() if m.all()]
-        if emptied:
-            raise OvSparsityError(f"{self.name}: sparsity {p.sparsity_level:g} would remove every weight of layer "
-                                  f"'{emptied[0]}' ({len(emptied)} layer(s) in all): no layer may be emptied; lower "
-                                  "the sparsity or put the layer in the ignored scope")
+        check_not_emptied(self.name, p.sparsity_level, {n: int(m.sum()) for n, m in masks.items()},
+                          {n: m.size for n, m in masks.items()})
         commands = []
         for op in ops_:
             w, mask = weights[op.name], masks[op.name]

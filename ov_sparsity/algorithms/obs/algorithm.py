@@ -14,8 +14,8 @@ import openvino as ov
 import torch
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
-from ov_sparsity.algorithms.layerwise.lstsq import solve_masked
-from ov_sparsity.algorithms.magnitude import select_masks
+from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented, solve_masked
+from ov_sparsity.algorithms.magnitude import check_not_emptied, select_masks
 from ov_sparsity.algorithms.obs.budget import allocate, saliency_curve
 from ov_sparsity.algorithms.obs.solver import prune_layer
 from ov_sparsity.algorithms.params import check_range
@@ -126,26 +126,25 @@ class SecondOrderSparsity(Algorithm):
     Params = SecondOrderParams
     aliases = {"ignored": "ignored_scope"}
 
-    def layer_counts(self, model: ov.Model, ctx: Context, images: int) -> dict:
+    def layer_counts(self, ops_: dict, ctx: Context, images: int) -> dict:
         """{layer: weights to prune}: from measured second-order losses (allocation 'loss'), or one
         global threshold over normalised magnitudes (or the same level everywhere: 'uniform')."""
         p = self.params
-        ops_ = [op for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED]
-        weights = {op.name: op.weight() for op in ops_}
+        weights = {name: op.weight() for name, op in ops_.items()}
         kept = {n: m for n, m in ctx.masks.items() if n in weights}
         if p.allocation == "loss":
             sizes = {n: w.size for n, w in weights.items()}
             data = collect_layer_data(ctx.dense_model, None, list(weights), _subset(ctx.dataset, p.num_samples),
                                       gram=True, progress=False)
-            curves = {op.name: saliency_curve(_aug(op.to_rows(op.weight()), op.bias(), data[op.name].geometry),
-                                              data[op.name].gram, p.damping) for op in ops_}
+            curves = {name: saliency_curve(_augmented_rows(op, data[name].geometry), data[name].gram, p.damping)
+                      for name, op in ops_.items()}
             self.curves = curves
             return allocate(curves, sizes, int(round(p.sparsity_level * sum(sizes.values()))),
                             {n: int(m.sum()) for n, m in kept.items()})
         distribution = "uniform" if p.allocation == "uniform" else "global"
         counts = {n: int(m.sum()) for n, m in select_masks(weights, p.sparsity_level, p.criterion, distribution,
                                                              kept).items()}
-        capped = {n for n in self._undersampled(model, list(weights), images)
+        capped = {n for n in self._undersampled(ops_, images)
                   if counts[n] > p.sparsity_level * weights[n].size}
         if not p.cap_undersampled or not capped or len(capped) == len(weights):
             return counts
@@ -161,13 +160,11 @@ class SecondOrderSparsity(Algorithm):
         return {**counts, **fixed}
 
     @staticmethod
-    def _undersampled(model: ov.Model, names: list, images: int) -> set:
+    def _undersampled(ops_: dict, images: int) -> set:
         """Layers whose calibration samples (images x output positions) are fewer than
         MIN_SAMPLES_PER_INPUT per Hessian column (static shapes only)."""
         out = set()
-        for op in find_weighted_ops(model):
-            if op.name not in names:
-                continue
+        for op in ops_.values():
             ps = op.node.get_output_partial_shape(0)
             if ps.rank.is_dynamic or not all(d.is_static for d in list(ps)[1:]):
                 continue
@@ -189,8 +186,8 @@ class SecondOrderSparsity(Algorithm):
         if not full:
             gram = shrink(gram, samples)
             cross = shrink(cross, samples) if cross is not None else None
-        rows, bias = op.to_rows(op.weight()), op.bias()
-        w_aug = _aug(rows, bias, geo)
+        rows = op.to_rows(op.weight())
+        w_aug = _augmented_rows(op, geo)
         energy = float(torch.einsum("goi,gij,goj->", w_aug, gram, w_aug))
         start = retarget(w_aug, gram, cross, p.damping) if cross is not None else w_aug
         clock.append(time.perf_counter())
@@ -227,20 +224,17 @@ class SecondOrderSparsity(Algorithm):
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         dataset = ctx.require_dataset(self.name)
-        eligible = [op.name for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED]
-        if not eligible:
+        # handles stay valid while the walk edits weights: edits replace constants, not ops
+        ops_ = {op.name: op for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED}
+        if not ops_:
             raise OvSparsityError(f"{self.name}: no prunable layers (Convolution, GroupConvolution, MatMul)")
-        n = self._images_within_budget(model, eligible, min(len(dataset), p.num_samples))
-        counts = self.layer_counts(model, ctx, n)
-        sizes = {op.name: int(np.prod(op.weight_shape())) for op in find_weighted_ops(model) if op.name in counts}
-        emptied = [n for n, k in counts.items() if k >= sizes[n]]
-        if emptied:
-            raise OvSparsityError(f"{self.name}: sparsity {p.sparsity_level:g} would remove every weight of layer "
-                                  f"'{emptied[0]}': no layer may be emptied")
+        n = self._images_within_budget(model, list(ops_), min(len(dataset), p.num_samples))
+        counts = self.layer_counts(ops_, ctx, n)
+        sizes = {name: int(np.prod(op.weight_shape())) for name, op in ops_.items()}
+        check_not_emptied(self.name, p.sparsity_level, counts, sizes)
         # a seeded random n, not the first n: synthetic sets come ordered (fractal categories)
         images = np.concatenate([x for x, _ in iter_batches(random_subset(dataset, n, ctx.seed), 64,
                                                              progress=False)])
-        ops_ = {op.name: op for op in find_weighted_ops(model, p.ignored_scope) if op.name in counts}
         walk = FrontierWalk(model, images, list(ops_), batch_size=p.batch_size)
         dense_walk = FrontierWalk(ctx.dense_model, images, list(ops_), batch_size=p.batch_size) \
             if p.target == "dense" else None
@@ -267,7 +261,6 @@ def _subset(dataset, n: int):
     return Subset(dataset, range(min(len(dataset), n)))
 
 
-def _aug(rows: np.ndarray, bias, geo: LayerGeometry) -> torch.Tensor:
-    b = np.zeros(rows.shape[0]) if bias is None else bias.astype(np.float64)
-    aug = np.concatenate([rows.astype(np.float64), b[:, None]], axis=1)
-    return torch.from_numpy(aug.reshape(geo.groups, geo.out_channels // geo.groups, -1))
+def _augmented_rows(op, geo: LayerGeometry) -> torch.Tensor:
+    """[G, O/G, F+1] float64: the op's weight rows with its bias (or 0) last."""
+    return dense_augmented(op.to_rows(op.weight()), op.bias(), geo.groups)
