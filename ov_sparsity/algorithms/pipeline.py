@@ -23,6 +23,7 @@ class PipelineResult:
 class Pipeline:
     def __init__(self, algorithms: list[Algorithm]):
         self.algorithms = list(algorithms)
+        self._checked = None  # the model check() last passed: run() does not check it again
 
     @classmethod
     def from_specs(cls, specs: list[dict]) -> "Pipeline":
@@ -40,12 +41,14 @@ class Pipeline:
             if scope:
                 scope.validate(model, algo.name)
             algo.check(model)
+        self._checked = model
 
     def run(self, model: ov.Model, dataset: Dataset | None, seed: int = 0, target_device: str = "CPU",
             progress: bool = True, eval_dataset: Dataset | None = None, preprocessing=None) -> PipelineResult:
         """The input model is never modified: algorithms work on a clone. The calibration
         images are decoded once and kept in memory when they fit."""
-        self.check(model)
+        if self._checked is not model:
+            self.check(model)
         if dataset is not None:
             dataset = cached(dataset, progress=progress)
         ctx = Context(dense_model=model, dataset=dataset, seed=seed, target_device=target_device,
