@@ -18,6 +18,7 @@ from openvino import opset15 as ops
 from PIL import Image
 
 from ov_sparsity.cli import main
+from ov_sparsity.outputs import _umask
 from tests.models import build, save
 
 W = "{w}"  # the world folder in argument templates
@@ -269,12 +270,6 @@ def test_previous_output_is_replaced_and_marked(world, tmp_path, capsys):
                  "--subset-size", "4"]) == 0
     assert (long_name / "model.xml").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ovs-")]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):

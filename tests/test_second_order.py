@@ -11,7 +11,6 @@ from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.algorithms.obs.budget import GRID, allocate, uniform_counts
 from ov_sparsity.algorithms.obs.solver import prune_layer, reference_obs
 from ov_sparsity.cli import main
-from ov_sparsity.data import ArrayDataset
 from ov_sparsity.engine.capture import capture_activations
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.engine.sequential import FrontierWalk
