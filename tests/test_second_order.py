@@ -13,7 +13,7 @@ from ov_sparsity.algorithms.obs.solver import prune_layer, reference_obs
 from ov_sparsity.cli import main
 from ov_sparsity.engine.capture import capture_activations
 from ov_sparsity.engine.infer import predict
-from ov_sparsity.engine.sequential import FrontierWalk
+from ov_sparsity.engine.sequential import FrontierWalk, prefix_inputs
 from ov_sparsity.graph.weighted import find_weighted_ops, weighted_ops_by_name
 from tests.conftest import random_inputs
 from tests.models import build
@@ -89,6 +89,27 @@ def test_the_walk_runs_every_op_once_and_gives_true_inputs(name):
     assert set(walk.stats.ops_run.values()) == {1}  # one pass: no op ran twice
     steps_with_work = sum(1 for s in walk.stats.seconds.values() if s > 0)
     assert walk.stats.subgraph_runs <= steps_with_work * 3  # 10 images, batches of 4
+
+
+@pytest.mark.parametrize("name", ["residual", "matmul"])
+def test_streamed_prefix_inputs_equal_the_walk_and_pool_into_the_same_moments(name):
+    from ov_sparsity.algorithms.obs.algorithm import layer_moments
+    from ov_sparsity.engine.layer_torch import LayerGeometry
+
+    model = build(name)
+    x = np.stack(random_inputs(model, n=10).items)
+    layers = list(weighted_ops_by_name(model))
+    last = layers[-1]
+    walked = dict(FrontierWalk(model, x, layers, batch_size=4))[last]
+    streamed = list(prefix_inputs(model, last, [x[:7], x[7:]], batch_size=3))
+    assert [len(s) for s in streamed] == [3, 3, 1, 3]
+    np.testing.assert_allclose(np.concatenate(streamed), walked, atol=1e-5)
+    geo = LayerGeometry.from_op(weighted_ops_by_name(model)[last])
+    whole, _, n = layer_moments(geo, walked)
+    parts = [layer_moments(geo, s) for s in streamed]
+    pooled = sum(g * m for g, _, m in parts) / sum(m for _, _, m in parts)
+    assert n == sum(m for _, _, m in parts)
+    np.testing.assert_allclose(pooled.numpy(), whole.numpy(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["conv_bias_relu", "depthwise", "matmul"])

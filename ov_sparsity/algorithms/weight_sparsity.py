@@ -63,6 +63,7 @@ class WeightSparsityParams:
     # threshold over `criterion` scores, or from measured second-order losses (obs/budget.py)
     block_size: int = 128  # second_order: columns per lazy-update block
     num_samples: int = 300  # second_order: calibration images for the Hessians
+    stream_samples: int = 1000  # second_order: images for layers short of samples (the classifier)
     # layer-wise tuning (POT's names where POT had them)
     use_layerwise_tuning: Optional[bool] = None
     tuning_method: Literal["lstsq", "adam"] = "lstsq"
@@ -120,6 +121,7 @@ class WeightSparsity(Algorithm):
         if p.method == "second_order":
             return SecondOrderSparsity(sparsity_level=level, criterion=p.criterion, damping=p.damping,
                                        block_size=p.block_size, num_samples=p.num_samples,
+                                       stream_samples=p.stream_samples,
                                        memory_budget_gb=p.memory_budget_gb,
                                        ignored_scope=p.ignored_scope,
                                        allocation="uniform" if p.distribution == "uniform" else p.allocation)

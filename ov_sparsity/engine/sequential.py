@@ -20,7 +20,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset15 as ops
 
-from ov_sparsity.engine.infer import compile_model
+from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
 from ov_sparsity.errors import OvSparsityError
 
 Key = tuple  # (name of the producing op in the live model, output port)
@@ -165,3 +165,17 @@ class FrontierWalk:
         for name in region:
             self.stats.ops_run[name] = self.stats.ops_run.get(name, 0) + 1
         return values
+
+
+def prefix_inputs(model: ov.Model, layer: str, batches, batch_size: int = 32) -> Iterator[np.ndarray]:
+    """The input of `layer` in `model` as it is now, batch by batch over `batches` (arrays of model
+    inputs): the whole prefix of the network runs on each batch and nothing is kept, for layers that
+    need more images than the frontier can hold (a classifier sees one pooled vector per image)."""
+    clone = model.clone()
+    node = next(op for op in clone.get_ordered_ops() if op.get_friendly_name() == layer)
+    prefix = ov.Model([ops.result(node.input(0).get_source_output())], clone.get_parameters(), "prefix")
+    compiled = compile_model(with_dynamic_batch(prefix))
+    request = compiled.create_infer_request()
+    for images in batches:
+        for start in range(0, len(images), batch_size):
+            yield request.infer({0: images[start:start + batch_size]})[compiled.outputs[0]]

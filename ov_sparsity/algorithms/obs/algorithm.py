@@ -19,10 +19,10 @@ from ov_sparsity.algorithms.magnitude import check_not_emptied, select_masks
 from ov_sparsity.algorithms.obs.budget import allocate, saliency_curve
 from ov_sparsity.algorithms.obs.solver import prune_layer
 from ov_sparsity.algorithms.params import check_range
-from ov_sparsity.data.datasets import Subset, iter_batches, random_subset
+from ov_sparsity.data.datasets import Subset, iter_batches
 from ov_sparsity.engine.layer_data import collect_layer_data
 from ov_sparsity.engine.layer_torch import SUPPORTED, LayerGeometry
-from ov_sparsity.engine.sequential import FrontierWalk, activation_bytes
+from ov_sparsity.engine.sequential import FrontierWalk, activation_bytes, prefix_inputs
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import find_weighted_ops
@@ -42,6 +42,8 @@ class SecondOrderParams:
     refit: bool = True  # after the mask is chosen, solve the masked least squares exactly
     num_samples: int = 300  # calibration images used for the Hessians (fewer if memory_budget_gb says so)
     memory_budget_gb: float = 3.0  # for the activations kept at the frontier of the sequential pass
+    stream_samples: int = 1000  # layers short of Hessian samples (a classifier sees one pooled vector per
+    # image) also take up to this many calibration images, streamed through the network's prefix
     cap_undersampled: bool = False  # layers with too few samples for their Hessian: at most the global level
     # (measured worse on MobileNetV2: docs/results.md)
     batch_size: int = 16
@@ -52,6 +54,7 @@ class SecondOrderParams:
         check_range("block_size", self.block_size, 1, 1 << 20)
         check_range("damping", self.damping, 1e-8, 10.0, high_open=False)
         check_range("num_samples", self.num_samples, 1, 1 << 24)
+        check_range("stream_samples", self.stream_samples, 1, 1 << 24)
         check_range("batch_size", self.batch_size, 1, 4096, high_open=False)
         check_range("memory_budget_gb", self.memory_budget_gb, 0.01, 1024)
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
@@ -174,13 +177,18 @@ class SecondOrderSparsity(Algorithm):
                 out.add(op.name)
         return out
 
-    def _prune(self, op, values: np.ndarray, dense_values, count: int, ctx: Context) -> dict:
+    def _prune(self, op, values: np.ndarray, dense_values, count: int, ctx: Context, extra=None,
+               model: ov.Model | None = None) -> dict:
         """Prune one layer in place: its Hessian from `values` (its inputs in the model pruned so far),
-        the target retargeted to the dense model's output when dense_values are given."""
+        the target retargeted to the dense model's output when dense_values are given. A layer with
+        too few samples there also takes the images of `extra`, streamed through the prefix of `model`."""
         p = self.params
         geo = LayerGeometry.from_op(op)
         clock = [time.perf_counter()]
         gram, cross, samples = layer_moments(geo, values, dense_values, p.batch_size)
+        if extra is not None and len(extra) and samples < MIN_SAMPLES_PER_INPUT * (geo.fan_in + 1):
+            gram, cross, samples = self._add_streamed(op, geo, model, extra, ctx, (gram, cross, samples),
+                                                      dense_values is not None)
         clock.append(time.perf_counter())
         full = samples >= MIN_SAMPLES_PER_INPUT * (geo.fan_in + 1)
         if not full:
@@ -210,6 +218,21 @@ class SecondOrderSparsity(Algorithm):
                 "seconds": dict(zip(("moments", "retarget", "obs", "refit"),
                                     (round(b - a, 4) for a, b in zip(clock, clock[1:]))))}
 
+    def _add_streamed(self, op, geo: LayerGeometry, model: ov.Model, extra, ctx: Context, moments: tuple,
+                      dense: bool) -> tuple:
+        """The moments of `moments` (gram, cross, samples) pooled with those of the images in `extra`,
+        whose inputs to `op` come from running the prefix of the current (and of the dense) model."""
+        gram, cross, samples = moments
+        gram, cross = gram * samples, (cross * samples if cross is not None else None)
+        batches = [x for x, _ in iter_batches(extra, 64, progress=False)]
+        current = prefix_inputs(model, op.name, batches, self.params.batch_size)
+        reference = prefix_inputs(ctx.dense_model, op.name, batches, self.params.batch_size) if dense else None
+        for values in current:
+            g, c, m = layer_moments(geo, values, next(reference) if dense else None, self.params.batch_size)
+            gram, samples = gram + g * m, samples + m
+            cross = cross + c * m if dense else None
+        return gram / samples, (cross / samples if dense else None), samples
+
     def _images_within_budget(self, model: ov.Model, layers: list, n: int) -> int:
         """The sequential pass keeps about two activations per walk per image (the layer's input and
         what is still live beside it); a second walk runs on the dense model for the dense target."""
@@ -233,8 +256,10 @@ class SecondOrderSparsity(Algorithm):
         sizes = {name: int(np.prod(op.weight_shape())) for name, op in ops_.items()}
         check_not_emptied(self.name, p.sparsity_level, counts, sizes)
         # a seeded random n, not the first n: synthetic sets come ordered (fractal categories)
-        images = np.concatenate([x for x, _ in iter_batches(random_subset(dataset, n, ctx.seed), 64,
+        order = np.random.default_rng(ctx.seed).permutation(len(dataset))
+        images = np.concatenate([x for x, _ in iter_batches(Subset(dataset, sorted(order[:n].tolist())), 64,
                                                              progress=False)])
+        extra = Subset(dataset, sorted(order[n:max(n, p.stream_samples)].tolist()))  # for layers short of data
         walk = FrontierWalk(model, images, list(ops_), batch_size=p.batch_size)
         dense_walk = FrontierWalk(ctx.dense_model, images, list(ops_), batch_size=p.batch_size) \
             if p.target == "dense" else None
@@ -242,7 +267,7 @@ class SecondOrderSparsity(Algorithm):
         with bar(total=len(ops_), desc="second-order pruning", enable=ctx.progress, unit="layer") as pbar:
             for (name, values), dense in zip(walk, dense_walk or [(None, None)] * len(ops_)):
                 t0 = time.perf_counter()
-                layers.append(self._prune(ops_[name], values, dense[1], counts[name], ctx))
+                layers.append(self._prune(ops_[name], values, dense[1], counts[name], ctx, extra, model))
                 model.validate_nodes_and_infer_types()
                 layers[-1].update(input_s=round(walk.stats.seconds[name] + (
                     dense_walk.stats.seconds[name] if dense_walk else 0.0), 4),
