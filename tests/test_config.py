@@ -5,7 +5,7 @@ import pytest
 from ov_sparsity import OvSparsityError
 from ov_sparsity.algorithms import Pipeline
 from ov_sparsity.config import load_config
-from ov_sparsity.config.loader import strip_json_comments
+from ov_sparsity.config.loader import read_config_file
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*"))
 
@@ -17,11 +17,22 @@ def test_shipped_configs_parse_and_build(path):
     Pipeline.from_specs(config.compression.algorithms)  # every algorithm and parameter is known
 
 
-def test_json_comments_are_stripped_outside_strings():
-    text = '{"a": "http://x/*y*/", // note\n "b": 2 /* c */}'
-    import json
+def test_pot_json_dialect_comments_and_trailing_commas(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('/* POT sample */\n{"a": "http://x/*y*/", // note\n "b": [1, 2,],\n'
+                   ' "params": {"use_layerwise_tuning": true,},\n}\n')
+    assert read_config_file(cfg) == {"a": "http://x/*y*/", "b": [1, 2], "params": {"use_layerwise_tuning": True}}
 
-    assert json.loads(strip_json_comments(text)) == {"a": "http://x/*y*/", "b": 2}
+
+@pytest.mark.parametrize("suffix, text, where", [
+    (".json", '{"a": 1,\n "b": tru }', "line 2 column"),
+    (".yaml", "a: 1\nb: [1,\n", "line 3 column"),
+])
+def test_parse_errors_keep_line_and_column(tmp_path, suffix, text, where):
+    cfg = tmp_path / f"c{suffix}"
+    cfg.write_text(text)
+    with pytest.raises(OvSparsityError, match=rf"cannot parse config file .*{where}"):
+        read_config_file(cfg)
 
 
 def test_unknown_keys_named(tmp_path):

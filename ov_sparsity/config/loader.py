@@ -1,45 +1,13 @@
-"""Read a config file: JSON (comments allowed) or YAML."""
+"""Read a config file: YAML, or JSON in POT's relaxed dialect (jstyleson: // and /* */
+comments, trailing commas), read by json5, a superset of it; parse errors keep line and column."""
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 from ov_sparsity.config.schema import RunConfig
 from ov_sparsity.errors import OvSparsityError
-
-
-def strip_json_comments(text: str) -> str:
-    """Remove // and /* */ comments outside of strings."""
-    out, i, n = [], 0, len(text)
-    in_str = False
-    while i < n:
-        c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 1
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-            out.append(c)
-        elif text.startswith("//", i) or c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
-                raise ValueError("unterminated /* comment")
-            out.append("\n" * text.count("\n", i, end))
-            i = end + 2
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -58,13 +26,25 @@ def read_config_file(path: str | Path) -> dict:
 
             data = yaml.safe_load(text)
         else:
-            data = json.loads(strip_json_comments(text))
+            import json5
+
+            data = json5.loads(text)
     except Exception as exc:
-        detail = str(exc).replace("\n", " ")
+        detail = _where(exc) or str(exc).replace("\n", " ")
         raise OvSparsityError(f"cannot parse config file {path}: {detail[:200]}") from None
     if not isinstance(data, dict):
         raise OvSparsityError(f"config file {path} must hold a mapping at the top level")
     return data
+
+
+def _where(exc: Exception) -> str:
+    """'line L column C: problem' for YAML errors (json5's messages carry '<string>:L ... column C')."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"line {mark.line + 1} column {mark.column + 1}: {getattr(exc, 'problem', '') or exc}"
+    text = str(exc).replace("\n", " ")
+    found = re.match(r"<string>:(\d+) (.*) at column (\d+)", text)
+    return f"line {found[1]} column {found[3]}: {found[2]}" if found else text
 
 
 def parse_config(data: dict, base_dir: Path | None = None) -> RunConfig:
