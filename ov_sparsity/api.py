@@ -75,15 +75,18 @@ def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True)
     pre = resolve_preprocessing(engine.preprocessing, model)
     if engine.data_source in SYNTHETIC:
         return SYNTHETIC[engine.data_source](engine.calibration_size, pre, engine.seed, progress)
-    folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets)
+    folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets, annotation=engine.annotation,
+                         label_offset=engine.label_offset)
     return random_subset(folder, engine.calibration_size, engine.seed)
 
 
 def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Dataset]:
     if not engine.eval_data_source:
         return None
+    annotated = engine.annotation is not None and engine.eval_data_source == engine.data_source
     folder = ImageFolder(engine.eval_data_source, resolve_preprocessing(engine.preprocessing, model),
-                         synsets=engine.synsets)
+                         synsets=engine.synsets, annotation=engine.annotation if annotated else None,
+                         label_offset=engine.label_offset)
     check_classes(folder, model)
     return random_subset(folder, engine.eval_subset_size, engine.seed)
 
@@ -102,9 +105,13 @@ def labelled_images(folder, preprocessing: Any, model: ov.Model, synsets=None, l
 def check_classes(data: ImageFolder, model: ov.Model) -> None:
     ps = model.output(0).get_partial_shape()
     outputs = ps[-1].get_length() if ps.rank.is_static and len(ps) and ps[-1].is_static else None
-    if outputs is None or data.num_classes is None or data.num_classes == outputs:
+    if outputs is None:
         return
-    raise OvSparsityError(f"{data.class_source} has {data.num_classes} classes but the model has {outputs} outputs")
+    if data.num_classes is not None and data.num_classes != outputs:
+        raise OvSparsityError(f"{data.class_source} has {data.num_classes} classes but the model has {outputs} outputs")
+    top = max((label for _, label in getattr(data, "files", [])), default=-1)
+    if top >= outputs:
+        raise OvSparsityError(f"{data.class_source} has label {top} but the model has {outputs} outputs")
 
 
 def _from_nncf(dataset, limit: int) -> Dataset:

@@ -62,7 +62,9 @@ class WeightSparsityParams:
     allocation: Literal["threshold", "loss"] = "threshold"  # second_order: per-layer levels from the global
     # threshold over `criterion` scores, or from measured second-order losses (obs/budget.py)
     block_size: int = 128  # second_order: columns per lazy-update block
-    num_samples: int = 300  # second_order: calibration images for the Hessians
+    num_samples: int = 300  # second_order: calibration images for the Hessians (POT: stat_subset_size)
+    apply_for_all_nodes: Optional[bool] = None  # POT's: False leaves the convolutions fed by a model input
+    # dense; None (not given) prunes every layer, as true does
     stream_samples: int = 1000  # second_order: images for layers short of samples (the classifier)
     # layer-wise tuning (POT's names where POT had them)
     use_layerwise_tuning: Optional[bool] = None
@@ -97,6 +99,23 @@ class WeightSparsityParams:
             check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
 
 
+def first_convolutions(model: ov.Model) -> list:
+    """Friendly names of the convolutions that read a model input (through non-weighted ops only)."""
+    names, stack, seen = [], [p.output(0) for p in model.get_parameters()], set()
+    while stack:
+        out = stack.pop()
+        for target in out.get_target_inputs():
+            node = target.get_node()
+            if node.get_name() in seen:
+                continue
+            seen.add(node.get_name())
+            if node.get_type_name() in ("Convolution", "GroupConvolution"):
+                names.append(node.get_friendly_name())
+            elif node.get_type_name() not in ("MatMul", "Result"):
+                stack.extend(node.outputs())
+    return sorted(names)
+
+
 TUNING_KEYS = ("tuning_method", "num_samples_for_tuning", "batch_size", "tuning_iterations", "weights_lr",
                "bias_lr", "use_only_fp_inputs", "damping", "memory_budget_gb")
 
@@ -105,15 +124,19 @@ TUNING_KEYS = ("tuning_method", "num_samples_for_tuning", "batch_size", "tuning_
 class WeightSparsity(Algorithm):
     name = "WeightSparsity"
     Params = WeightSparsityParams
-    aliases = MAGNITUDE_ALIASES
+    aliases = {**MAGNITUDE_ALIASES, "stat_subset_size": "num_samples"}
 
     def __init__(self, **params):
         super().__init__(**params)
+        self.scope = self.params.ignored_scope  # with POT's first convolutions when apply_for_all_nodes is False
+        self._build()
+
+    def _build(self) -> None:
         p = self.params
         self.levels = p.schedule_.levels(p.sparsity_level)
         magnitude = p.method == "magnitude"
-        self.bias = BiasCorrection(ignored_scope=p.ignored_scope) if p.bias_correction and magnitude else None
-        self.tuning = (LayerwiseFinetuning(ignored_scope=p.ignored_scope, **{k: getattr(p, k) for k in TUNING_KEYS})
+        self.bias = BiasCorrection(ignored_scope=self.scope) if p.bias_correction and magnitude else None
+        self.tuning = (LayerwiseFinetuning(ignored_scope=self.scope, **{k: getattr(p, k) for k in TUNING_KEYS})
                        if p.use_layerwise_tuning else None)
 
     def _prune(self, level: float):
@@ -123,7 +146,7 @@ class WeightSparsity(Algorithm):
                                        block_size=p.block_size, num_samples=p.num_samples,
                                        stream_samples=p.stream_samples,
                                        memory_budget_gb=p.memory_budget_gb,
-                                       ignored_scope=p.ignored_scope,
+                                       ignored_scope=self.scope,
                                        allocation="uniform" if p.distribution == "uniform" else p.allocation)
         return self._magnitude(level)
 
@@ -132,7 +155,7 @@ class WeightSparsity(Algorithm):
         return MagnitudeSparsity(sparsity_level=level, criterion=p.criterion, normed_threshold=p.normed_threshold,
                                  distribution=p.distribution, weight_correction=p.weight_correction,
                                  weight_correction_mode=p.weight_correction_mode, eps=p.eps,
-                                 ignored_scope=p.ignored_scope)
+                                 ignored_scope=self.scope)
 
     def params_dict(self) -> dict:
         out = super().params_dict()
@@ -144,6 +167,9 @@ class WeightSparsity(Algorithm):
 
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
+        if p.apply_for_all_nodes is False:  # POT: the first convolutions stay dense
+            self.scope = p.ignored_scope.merged(IgnoredScope(names=tuple(first_convolutions(model))))
+            self._build()
         aware = p.max_accuracy_drop is not None
         if aware and (ctx.eval_dataset is None or len(ctx.eval_dataset) == 0):
             raise OvSparsityError(f"{self.name}: max_accuracy_drop needs labelled evaluation data (--eval-data DIR)")
@@ -178,6 +204,6 @@ class WeightSparsity(Algorithm):
                           budget_met=kept is not None)
         else:
             final_level = self.levels[-1]
-        report["reached_sparsity"] = check_sparsity_reached(model, p.ignored_scope, final_level, self.name)
+        report["reached_sparsity"] = check_sparsity_reached(model, self.scope, final_level, self.name)
         ctx.reports[self.name] = report
         return model

@@ -5,11 +5,13 @@
                   subset_size: 300, seed: 0, synsets: FILE}
                  (subset_size defaults to 300 images, 500 for fractals)
                  or {type: data_free, data_source: fractal | noise}
+                 or {config: AC.yaml} (POT's accuracy_checker engine: config/accuracy_checker.py)
     compression: {target_device: CPU, algorithms: [{name, params}]}
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -17,7 +19,7 @@ from typing import Any, Optional
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.validate import RANGES, checked
 
-ENGINE_TYPES = ("simplified", "data_free")
+ENGINE_TYPES = ("simplified", "data_free", "accuracy_checker")
 SYNTHETIC_SOURCES = ("noise", "fractal")
 DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
 
@@ -32,6 +34,18 @@ def check_keys(section: str, data: Any, known: set, kind: str = "config") -> dic
     if unknown:
         raise OvSparsityError(f"{kind}: unknown key '{unknown[0]}' in '{section}' (known: {', '.join(sorted(known))})")
     return data
+
+
+def check_placeholders(data: Any, where: str = "") -> None:
+    """POT's sample configs ship '<MODEL_PATH>'-style placeholders: one line naming the key to fill."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            check_placeholders(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            check_placeholders(v, f"{where}[{i}]")
+    elif isinstance(data, str) and re.fullmatch(r"<[^<>]+>", data.strip()):
+        raise OvSparsityError(f"config: fill in '{where}': it still holds the placeholder {data.strip()}")
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:
@@ -67,19 +81,35 @@ class EngineSection:
     batch_size: int = 16
     eval_data_source: Optional[str] = None  # labelled images for accuracy-aware modes
     eval_subset_size: Optional[int] = None
+    config: Optional[Path] = None  # POT: an Accuracy Checker YAML (images, preprocessing, labels)
+    annotation: Optional[Path] = None  # from it: 'relative/path label' lines (AC's imagenet converter)
+    label_offset: int = 0
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
         data = check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
-                                            "synsets", "batch_size", "eval_data_source", "eval_subset_size"})
+                                            "synsets", "batch_size", "eval_data_source", "eval_subset_size",
+                                            "config", "stat_requests_number", "eval_requests_number", "device"})
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
+        elif "config" in data:
+            sec.type = "accuracy_checker"  # POT's default engine
         elif "data_source" in data and str(data["data_source"]) not in SYNTHETIC_SOURCES:
             sec.type = "simplified"  # a folder
         if sec.type == "accuracy_checker":
-            raise OvSparsityError("config: engine type 'accuracy_checker' is not supported; use 'simplified' "
-                                  "with an image folder, or 'data_free'")
+            if not data.get("config"):
+                raise OvSparsityError("config: engine type 'accuracy_checker' needs 'config': the path of an "
+                                      "Accuracy Checker YAML")
+            from ov_sparsity.config.accuracy_checker import read_accuracy_checker
+
+            sec.config = resolve_path(data["config"], base)
+            data = {**read_accuracy_checker(sec.config), **{k: v for k, v in data.items() if k != "config"}}
+            sec.annotation, sec.label_offset = data.pop("annotation", None), data.pop("label_offset", 0)
+            data["type"] = "simplified"
+            sec.type = "simplified"
+            if sec.annotation is not None and "eval_data_source" not in data:
+                sec.eval_data_source = data["data_source"]  # POT evaluated on the AC dataset
         if sec.type not in ENGINE_TYPES:
             raise OvSparsityError(f"config: unknown engine type '{sec.type}' (known: {', '.join(ENGINE_TYPES)})")
         if "data_source" in data:
@@ -141,6 +171,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict, base: Path) -> "RunConfig":
         data = check_keys("config", data, {"model", "engine", "compression"})
+        check_placeholders(data)
         return cls(ModelSection.from_dict(data.get("model"), base), EngineSection.from_dict(data.get("engine"), base),
                    CompressionSection.from_dict(data.get("compression")))
 

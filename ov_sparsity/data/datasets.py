@@ -43,12 +43,33 @@ def read_synsets(path: Path) -> dict:
     return mapping
 
 
+def read_annotation(path: Path, root: Path) -> list:
+    """`relative/path label` per line (Accuracy Checker's imagenet annotation file) ->
+    [(image path under root, label)]; every image must exist."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise OvSparsityError(f"cannot read annotation file {path}: {exc.strerror}") from None
+    files = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise OvSparsityError(f"annotation file {path}, line {n}: expected 'relative/path label'")
+        image = Path(root) / parts[0]
+        if not image.is_file():
+            raise OvSparsityError(f"annotation file {path}, line {n}: image not found: {image}")
+        files.append((str(image), int(parts[1])))
+    return files
+
+
 class ImageFolder(Dataset):
     """Class subfolders (sorted alphabetically = label index), or a flat folder of
     `<wnid>_*.JPEG` files labelled through a synsets file (`index wnid name`).
     A folder holding `images/` and `synsets.txt` is understood as the latter."""
 
-    def __init__(self, root, preprocessing: Preprocessing, synsets=None):
+    def __init__(self, root, preprocessing: Preprocessing, synsets=None, annotation=None, label_offset: int = 0):
         root = Path(root)
         if not root.exists():
             raise OvSparsityError(f"data folder not found: {root}")
@@ -65,7 +86,10 @@ class ImageFolder(Dataset):
         subdirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
         files: list[tuple[str, int]] = []
         self.num_classes, self.class_source = None, f"data folder {root}"
-        if subdirs and synsets is None:
+        if annotation is not None:  # Accuracy Checker's imagenet converter: 'relative/path label' lines
+            files = [(f, label + label_offset) for f, label in read_annotation(annotation, root)]
+            self.classes = None
+        elif subdirs and synsets is None:
             self.classes = [d.name for d in subdirs]
             self.num_classes = len(subdirs)
             for label, d in enumerate(subdirs):

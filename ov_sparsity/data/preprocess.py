@@ -25,6 +25,7 @@ class Preprocessing:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     scale: float = 255.0
+    channels: str = "RGB"  # the order the model takes; mean/std are given in that order
     name: str = "custom"
 
     PRESETS = ("cifar10", "imagenet")
@@ -52,6 +53,8 @@ class Preprocessing:
             for key in ("mean", "std", "size"):
                 if kw.get(key) is not None:
                     kw[key] = tuple(kw[key])
+            if kw.get("channels", "RGB") not in ("RGB", "BGR"):
+                raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {kw['channels']!r}")
             return cls(**kw)
         raise OvSparsityError(f"preprocessing must be a preset name or a mapping, got {value!r}")
 
@@ -87,6 +90,8 @@ class Preprocessing:
             top = int(round((h - self.crop) / 2.0))
             img = img.crop((left, top, left + self.crop, top + self.crop))
         x = np.asarray(img, dtype=np.float32) / self.scale
+        if self.channels == "BGR":
+            x = x[..., ::-1]
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
