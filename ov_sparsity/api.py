@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms import Pipeline, create_algorithm
@@ -114,17 +113,6 @@ def check_classes(data: ImageFolder, model: ov.Model) -> None:
         raise OvSparsityError(f"{data.class_source} has label {top} but the model has {outputs} outputs")
 
 
-def _from_nncf(dataset, limit: int) -> Dataset:
-    items = []
-    for item in dataset.get_inference_data():
-        x = item if not isinstance(item, dict) else next(iter(item.values()))
-        x = np.asarray(x, dtype=np.float32)
-        items.extend(list(x) if x.ndim >= 4 and x.shape[0] > 1 else [x])
-        if len(items) >= limit:
-            break
-    return ArrayDataset(items[:limit])
-
-
 def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: Optional[str] = None,
              distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
              quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
@@ -148,7 +136,7 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     elif isinstance(dataset, Dataset):
         ds = random_subset(dataset, subset_size, seed)
     elif hasattr(dataset, "get_inference_data"):
-        ds = _from_nncf(dataset, subset_size)
+        ds = ArrayDataset.from_inputs(dataset.get_inference_data(), subset_size)
     else:
         raise OvSparsityError("dataset must be an nncf.Dataset, an ov_sparsity Dataset or None")
     algos = [create_algorithm("WeightSparsity", {

@@ -93,6 +93,10 @@ class Algorithm:
     def statistics(self, model: ov.Model) -> list[StatRequest]:
         return []
 
+    def reads_dataset(self) -> bool:
+        """Whether `apply` reads calibration samples themselves, beyond the declared statistics."""
+        return False
+
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         raise NotImplementedError
 

@@ -82,6 +82,11 @@ def zero_masks(model: ov.Model) -> dict:
     return {op.name: op.weight() == 0 for op in find_weighted_ops(model)}
 
 
+def lost_zeros(before: dict, after: dict) -> int:
+    """Weights zero in `before` (zero_masks) that are not zero in `after`."""
+    return sum(int(np.count_nonzero(before[n] & ~after[n])) for n in before if n in after)
+
+
 @register
 class DefaultQuantization(Algorithm):
     name = "DefaultQuantization"
@@ -108,8 +113,7 @@ class DefaultQuantization(Algorithm):
             nncf_log.setLevel(level)
             if console is not None:
                 console.quiet = quiet
-        after = zero_masks(quantized)
-        lost = sum(int(np.count_nonzero(before[n] & ~after[n])) for n in before if n in after)
+        lost = lost_zeros(before, zero_masks(quantized))
         zeros = sum(int(m.sum()) for m in before.values())
         ctx.reports[self.name] = {"zeros_before": zeros, "zeros_lost": lost, "zeros_preserved": lost == 0,
                                   "nncf_kwargs": {k: str(v) for k, v in kwargs.items()}}

@@ -165,6 +165,9 @@ class WeightSparsity(Algorithm):
     def statistics(self, model: ov.Model) -> list[StatRequest]:
         return self.bias.statistics(model) if self.bias else []
 
+    def reads_dataset(self) -> bool:
+        return self.params.method == "second_order" or bool(self.params.use_layerwise_tuning)
+
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         if p.apply_for_all_nodes is False:  # POT: the first convolutions stay dense

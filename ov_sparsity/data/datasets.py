@@ -156,6 +156,19 @@ class ArrayDataset(Dataset):
         self.labels = list(labels) if labels is not None else [-1] * len(self.items)
         self.description = f"{len(self.items)} in-memory inputs"
 
+    @classmethod
+    def from_inputs(cls, inputs, limit: int) -> "ArrayDataset":
+        """The first `limit` samples of model inputs, batch axis first as NNCF's datasets give them (arrays,
+        or dicts of one input each)."""
+        items = []
+        for item in inputs:
+            x = item if not isinstance(item, dict) else next(iter(item.values()))
+            x = np.asarray(x, dtype=np.float32)
+            items.extend(list(x) if x.ndim >= 2 else [x])
+            if len(items) >= limit:
+                break
+        return cls(items[:limit])
+
     def __len__(self) -> int:
         return len(self.items)
 

@@ -30,48 +30,45 @@ class StatRequest:
     layer: str
 
 
-def _conv_patch_mean(op: WeightedOp) -> ov.Output:
-    x = op.node.input(0).get_source_output()
+def stat_geometry(kind: str, op: WeightedOp):
+    """What a statistic of `kind` needs of `op` besides its input, as a hashable tuple (None: not served):
+    two ops with equal geometry on one input tensor share the statistic."""
+    if kind != "patch_mean":
+        return None
+    if op.type in ("Convolution", "GroupConvolution"):
+        rank = len(op.node.input(0).get_partial_shape())
+        attrs = op.node.get_attributes()
+        return ("conv", tuple(op.weight_shape()[-(rank - 2):]), tuple(attrs["strides"]), tuple(attrs["pads_begin"]),
+                tuple(attrs["pads_end"]), tuple(attrs["dilations"]), attrs["auto_pad"].upper())
+    if op.type == "MatMul":
+        return ("matmul", bool(op.node.get_attributes().get("transpose_a")))
+    return None  # transposed convolutions: not supported
+
+
+def patch_mean_of(x: ov.Output, geometry: tuple) -> ov.Output:
+    """The patch mean of input `x` for an op of `geometry` (stat_geometry), reduced over the batch."""
     rank = len(x.get_partial_shape())
+    if geometry[0] == "matmul":
+        feature_axis = rank - 2 if geometry[1] else rank - 1
+        axes = [a for a in range(rank) if a != feature_axis]
+        return ops.reduce_mean(x, ops.constant(np.array(axes, np.int64)), keep_dims=False).output(0)
+    _, kernel, strides, pads_begin, pads_end, dilations, auto_pad = geometry
     channels = x.get_partial_shape()[1].get_length()
-    kernel = op.weight_shape()[-(rank - 2):]
     k = int(np.prod(kernel))
-    attrs = op.node.get_attributes()
     spatial_axes = list(range(2, rank))
-    trivial = (k == 1 and all(s == 1 for s in attrs["strides"])
-               and not any(attrs["pads_begin"]) and not any(attrs["pads_end"]))
-    if trivial:
+    if k == 1 and all(s == 1 for s in strides) and not any(pads_begin) and not any(pads_end):
         return ops.reduce_mean(x, ops.constant(np.array([0] + spatial_axes, np.int64)), keep_dims=False).output(0)
     # one-hot depthwise kernels: output channel c*k + j holds input channel c at kernel offset j
     eye = np.eye(k, dtype=np.float32).reshape(k, *kernel)
     filters = np.broadcast_to(eye[None, :, None], (channels, k, 1, *kernel)).copy()
-    patches = ops.group_convolution(x, ops.constant(filters), attrs["strides"], attrs["pads_begin"],
-                                    attrs["pads_end"], attrs["dilations"], attrs["auto_pad"].upper())
+    patches = ops.group_convolution(x, ops.constant(filters), list(strides), list(pads_begin), list(pads_end),
+                                    list(dilations), auto_pad)
     return ops.reduce_mean(patches, ops.constant(np.array([0] + spatial_axes, np.int64)),
                            keep_dims=False).output(0)
 
 
-def _matmul_patch_mean(op: WeightedOp) -> ov.Output:
-    x = op.node.input(0).get_source_output()
-    rank = len(x.get_partial_shape())
-    feature_axis = rank - 2 if op.node.get_attributes().get("transpose_a") else rank - 1
-    axes = [a for a in range(rank) if a != feature_axis]
-    return ops.reduce_mean(x, ops.constant(np.array(axes, np.int64)), keep_dims=False).output(0)
-
-
-def patch_mean_output(op: WeightedOp) -> ov.Output | None:
-    if op.type in ("Convolution", "GroupConvolution"):
-        return _conv_patch_mean(op)
-    if op.type == "MatMul":
-        return _matmul_patch_mean(op)
-    return None  # transposed convolutions: not supported
-
-
-BUILDERS = {"patch_mean": patch_mean_output}
-
-
 def supports(kind: str, op: WeightedOp) -> bool:
-    return kind in BUILDERS and op.type in (("Convolution", "GroupConvolution", "MatMul"))
+    return stat_geometry(kind, op) is not None
 
 
 def collect_statistics(model: ov.Model, requests: list[StatRequest], dataset: Dataset,
@@ -85,11 +82,11 @@ def collect_statistics(model: ov.Model, requests: list[StatRequest], dataset: Da
     served, results = [], []
     for req in requests:
         op = by_name.get(req.layer)
-        out = BUILDERS[req.kind](op) if op is not None and req.kind in BUILDERS else None
-        if out is None:
+        geometry = stat_geometry(req.kind, op) if op is not None else None
+        if geometry is None:
             continue
         served.append(req)
-        results.append(ops.result(out))
+        results.append(ops.result(patch_mean_of(op.node.input(0).get_source_output(), geometry)))
     if not results:
         return {}
     stats_model = ov.Model(results, clone.get_parameters(), "statistics")

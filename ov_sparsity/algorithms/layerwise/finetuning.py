@@ -60,6 +60,9 @@ class LayerwiseFinetuning(Algorithm):
     name = "LayerwiseFinetuning"
     Params = LayerwiseParams
 
+    def reads_dataset(self) -> bool:
+        return True
+
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         dataset = ctx.require_dataset(self.name)

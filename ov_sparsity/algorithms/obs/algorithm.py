@@ -129,6 +129,9 @@ class SecondOrderSparsity(Algorithm):
     Params = SecondOrderParams
     aliases = {"ignored": "ignored_scope"}
 
+    def reads_dataset(self) -> bool:
+        return True
+
     def layer_counts(self, ops_: dict, ctx: Context, images: int) -> dict:
         """{layer: weights to prune}: from measured second-order losses (allocation 'loss'), or one
         global threshold over normalised magnitudes (or the same level everywhere: 'uniform')."""

@@ -92,6 +92,9 @@ class UDFC(Algorithm):
     name = "UDFC"
     Params = UDFCParams
 
+    def reads_dataset(self) -> bool:
+        return self.params.statistics == "calibration"
+
     def _images(self, ctx: Context):
         p = self.params
         if p.statistics == "calibration":
