@@ -119,3 +119,16 @@ def test_unknown_parameters_are_named():
         WeightSparsity(sparsity_levl=0.5)
     with pytest.raises(OvSparsityError, match="subset_size"):
         WeightSparsity(subset_size=0)
+
+
+def test_data_free_udfc_reads_no_data_and_needs_a_preprocessing_it_can_tell():
+    from ov_sparsity.nncf import UDFC
+
+    model = build("residual", hw=32)
+    data = Counted(model)
+    algo = UDFC(prune_ratio=0.3, statistics="noise", preprocessing="cifar10", progress=False)
+    NNCFPipeline([[algo]]).run(model, data.dataset())
+    assert data.reads == 0 and algo.reports["UDFC"]["channels_removed"] > 0
+    small = build("residual")  # 8x8 input: no preset to guess
+    with pytest.raises(OvSparsityError, match="synthetic statistics need the model's preprocessing"):
+        NNCFPipeline([[UDFC(prune_ratio=0.3, statistics="noise")]]).run(small, Counted(small).dataset())

@@ -155,11 +155,17 @@ class OVSparsityAlgorithm(NNCFAlgorithm):
         return stats, inputs
 
     def _preprocessing(self, model: ov.Model):
-        if self.algorithm_name != "UDFC" or self.algorithm.reads_dataset():
-            return None
+        """The model's preprocessing for algorithms that make synthetic images: the one given, else the
+        exporter's or a guess from the input size; None where none can be told (those algorithms then
+        say so)."""
         from ov_sparsity.api import resolve_preprocessing
 
-        return resolve_preprocessing(self.preprocessing, model)
+        try:
+            return resolve_preprocessing(self.preprocessing, model)
+        except OvSparsityError:
+            if self.preprocessing is not None:
+                raise
+            return None
 
     def apply(self, model: ov.Model, graph: NNCFGraph, statistic_points: Optional[StatisticPointsContainer] = None,
               dataset=None) -> ov.Model:
