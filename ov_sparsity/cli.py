@@ -68,9 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channel-multiple", type=cli_type("channel_multiple"),
                    help="UDFC: keep a multiple of N channels per layer (8 or 16 suit CPU kernels)")
 
-    e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder")
+    e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder; a sentence encoder on STS benchmarks")
     e.add_argument("model")
-    e.add_argument("--data", required=True)
+    e.add_argument("--data", help="labelled image folder (classification)")
+    e.add_argument("--task", choices=("classification", "sts"),
+                   help="default: sts for a text model (input_ids input), else classification")
+    e.add_argument("--tokenizer", help="sts: tokenizer folder (default: the one the IR records)")
     e.add_argument("--preprocess")
     e.add_argument("--synsets")
     e.add_argument("--reference", help="dense IR: also report top-1 agreement with it")
@@ -209,15 +212,34 @@ def cmd_eval(args) -> int:
     from ov_sparsity.engine.evaluate import evaluate
     from ov_sparsity.graph import read_model
 
+    from ov_sparsity.data.text import is_text_model
+
     model = read_model(args.model)
+    text = is_text_model(model)
+    task = args.task or ("sts" if text else "classification")
+    if task == "sts" and not text:
+        raise OvSparsityError("--task sts needs a text model (an input_ids input); this model takes "
+                              + ", ".join(str(p.get_partial_shape()) for p in model.get_parameters()))
+    if task == "classification" and text:
+        raise OvSparsityError("this is a text model (input_ids input): evaluate it with --task sts")
+    if task == "classification" and not args.data:
+        raise OvSparsityError("eval needs --data DIR (a labelled image folder)")
     reference = read_model(args.reference) if args.reference else None
-    data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
-    result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
+    if task == "sts":
+        from ov_sparsity.data.text import model_tokenizer
+        from ov_sparsity.engine.sts import evaluate_sts
+
+        result = evaluate_sts(model, model_tokenizer(model, args.tokenizer), reference,
+                              batch_size=args.batch_size, progress=not args.quiet)
+    else:
+        data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
+        result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
     if args.json:
         print(json.dumps(result))
     else:
         for k, v in result.items():
-            print(f"{k:<15}{v:.2f}" if isinstance(v, float) else f"{k:<15}{v}")
+            print(f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
+                  f"{k:<36}{v:.2f}" if isinstance(v, float) else f"{k:<36}{v}")
     return 0
 
 

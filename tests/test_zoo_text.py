@@ -9,20 +9,6 @@ from ov_sparsity.graph import find_weighted_ops
 from ov_sparsity.zoo.minilm import INPUTS, build, example_inputs
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A randomly initialised 2-layer BERT saved as a Hugging Face folder (no downloads)."""
-    torch = pytest.importorskip("torch")
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    config = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(folder))
-    return folder
-
-
 @pytest.mark.parametrize("seq_len", [None, 24])
 def test_export_three_inputs_pooled_normalised_and_equal_to_torch(tiny_bert, tmp_path, seq_len):
     import torch

@@ -70,7 +70,7 @@ def build(folder: Path):
 def example_inputs(batch: int = 2, length: int = 16) -> dict:
     import torch
 
-    ids = torch.arange(batch * length, dtype=torch.int64).reshape(batch, length) % 50 + 100
+    ids = torch.arange(batch * length, dtype=torch.int64).reshape(batch, length) % 50 + 5
     mask = torch.ones(batch, length, dtype=torch.int64)
     mask[-1, length // 2:] = 0
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(batch, length, dtype=torch.int64)}

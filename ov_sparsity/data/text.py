@@ -1,0 +1,124 @@
+"""Text for sentence encoders: the model's tokenizer, and the evaluation and calibration texts that
+the PyPI package gensim ships as test data (read in place, gensim itself is never imported).
+
+Evaluation: the Lee document-similarity benchmark (lee.cor, 50 news documents, with human ratings
+in similarities0-1.txt), WordSim-353, SimLex-999, and 200 labelled polarity sentences. Calibration
+must come from elsewhere (lee_background.cor, or the user's --data FILE.txt).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import openvino as ov
+
+from ov_sparsity.errors import OvSparsityError
+
+TOKENIZER_KEY = ["ov_sparsity", "tokenizer"]
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def is_text_model(model: ov.Model) -> bool:
+    names = {name for inp in model.inputs for name in inp.get_names()}
+    return "input_ids" in names
+
+
+class Tokenizer:
+    """The model's Hugging Face tokenizer (loaded from its folder with transformers, no downloads);
+    encode() gives the model's int64 inputs, padded to the longest text of the batch and truncated at
+    sentence-transformers' max_seq_length where the folder says it, else the tokenizer's own limit."""
+
+    def __init__(self, folder: str | Path, max_length: Optional[int] = None):
+        folder = Path(folder)
+        if not (folder / "tokenizer_config.json").is_file() and not (folder / "vocab.txt").is_file():
+            raise OvSparsityError(f"no tokenizer in {folder} (expected tokenizer_config.json or vocab.txt)")
+        import transformers
+        from transformers import AutoTokenizer
+
+        transformers.logging.set_verbosity_error()
+        self.tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        if max_length is None and (folder / "sentence_bert_config.json").is_file():
+            max_length = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
+        self.max_length = int(max_length or min(self.tok.model_max_length, 512))
+        self.folder = folder
+
+    def encode(self, texts: Sequence[str], input_names: Sequence[str] = TEXT_INPUTS) -> dict:
+        enc = self.tok(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        return {name: np.asarray(enc[name], dtype=np.int64) for name in input_names}
+
+
+def model_tokenizer(model: ov.Model, folder: Optional[str] = None) -> Tokenizer:
+    """The tokenizer the exporter recorded in the IR (or the one given)."""
+    if folder is None:
+        if not model.has_rt_info(TOKENIZER_KEY):
+            raise OvSparsityError("the model records no tokenizer: export it with `ov-sparsity zoo export "
+                                  "minilm_l6`, or pass --tokenizer DIR")
+        folder = model.get_rt_info(TOKENIZER_KEY).astype(str)
+    if not Path(folder).is_dir():
+        raise OvSparsityError(f"tokenizer folder not found: {folder}")
+    return Tokenizer(folder)
+
+
+def gensim_test_data(name: str) -> Path:
+    """A file of gensim's test data (gensim/test/test_data/NAME), located without importing gensim."""
+    try:
+        spec = importlib.util.find_spec("gensim")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise OvSparsityError("the STS evaluation reads the test data of the PyPI package gensim: "
+                              "pip install --no-deps gensim")
+    path = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / name
+    if not path.is_file():
+        raise OvSparsityError(f"gensim's test data has no {name} (gensim {path.parents[2]})")
+    return path
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> list:
+    """Non-empty lines of a text file (UTF-8 unless told), one passage each."""
+    try:
+        text = Path(path).read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise OvSparsityError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise OvSparsityError(f"cannot read {path}: {exc.strerror}") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise OvSparsityError(f"{path} holds no text (one passage per line expected)")
+    return lines
+
+
+def lee_benchmark() -> tuple[list, np.ndarray]:
+    """(50 documents, their 1,225 human similarity ratings for pairs i < j, row-major)."""
+    docs = read_lines(gensim_test_data("lee.cor"), "latin-1")  # gensim's Lee corpus is Latin-1
+    matrix = np.loadtxt(gensim_test_data("similarities0-1.txt"))
+    if matrix.shape != (len(docs), len(docs)):
+        raise OvSparsityError(f"Lee ratings are {matrix.shape}, expected {len(docs)}x{len(docs)}")
+    return docs, matrix[np.triu_indices(len(docs), k=1)]
+
+
+def word_pairs(name: str) -> tuple[list, list, np.ndarray]:
+    """(first words, second words, human scores) of wordsim353.tsv or simlex999.txt."""
+    first, second, scores = [], [], []
+    for line in read_lines(gensim_test_data(name), "latin-1"):
+        if line.startswith("#"):
+            continue
+        a, b, s = line.split("\t")[:3]
+        first.append(a)
+        second.append(b)
+        scores.append(float(s))
+    return first, second, np.asarray(scores)
+
+
+def polarity_sentences() -> tuple[list, np.ndarray]:
+    """(200 sentences, labels 0 = negative, 1 = positive)."""
+    texts, labels = [], []
+    for line in read_lines(gensim_test_data("pang_lee_polarity.cor"), "latin-1"):
+        label, _, text = line.partition(" ")
+        texts.append(text)
+        labels.append(1 if label == "__label__pos" else 0)
+    return texts, np.asarray(labels)
