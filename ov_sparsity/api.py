@@ -21,6 +21,7 @@ from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocess
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
+from ov_sparsity.data.text import is_text_model
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.model_io import check_single_input, read_model, save_model
@@ -71,6 +72,10 @@ SYNTHETIC = {
 
 
 def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True) -> Dataset:
+    if is_text_model(model):
+        return build_text_dataset(engine, model)
+    if engine.data_source not in SYNTHETIC and Path(engine.data_source).is_file():
+        raise OvSparsityError(f"{engine.data_source} is a file; this model takes images: give a folder of images")
     pre = resolve_preprocessing(engine.preprocessing, model)
     if engine.data_source in SYNTHETIC:
         return SYNTHETIC[engine.data_source](engine.calibration_size, pre, engine.seed, progress)
@@ -79,9 +84,37 @@ def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True)
     return random_subset(folder, engine.calibration_size, engine.seed)
 
 
+def build_text_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
+    """Calibration text for a text model: a UTF-8 file, one passage per line, tokenized with the model's
+    tokenizer and packed into windows of its sequence length (128 where it is dynamic)."""
+    from ov_sparsity.data.text import TextDataset, check_text_model, model_tokenizer, read_lines, sequence_length
+
+    names = check_text_model(model)
+    how = "a text model calibrates on text: --data FILE.txt (UTF-8, one passage per line)"
+    if engine.synthetic:
+        raise OvSparsityError(f"{how}; data-free text calibration is not built yet")
+    path = Path(engine.data_source)
+    if path.is_dir():
+        raise OvSparsityError(f"{path} is a folder; {how}")
+    seq_len = engine.seq_len or sequence_length(model)
+    fixed = sequence_length(model, default=0)
+    if fixed and seq_len != fixed:
+        raise OvSparsityError(f"the model takes sequences of {fixed} tokens, --seq-len asks {seq_len}")
+    data = TextDataset(read_lines(path), model_tokenizer(model), seq_len, names, path.name)
+    return random_subset(data, engine.calibration_size, engine.seed)
+
+
+def model_preprocessing(engine: EngineSection, model: ov.Model) -> Optional[Preprocessing]:
+    """The image preprocessing of an image model; None for a text model (its tokenizer does that)."""
+    return None if is_text_model(model) else resolve_preprocessing(engine.preprocessing, model)
+
+
 def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Dataset]:
     if not engine.eval_data_source:
         return None
+    if is_text_model(model):
+        raise OvSparsityError("labelled evaluation data (accuracy-aware modes) is for image models; a text model "
+                              "is evaluated with `ov-sparsity eval --task sts`")
     annotated = engine.annotation is not None and engine.eval_data_source == engine.data_source
     folder = ImageFolder(engine.eval_data_source, resolve_preprocessing(engine.preprocessing, model),
                          synsets=engine.synsets, annotation=engine.annotation if annotated else None,
@@ -169,7 +202,8 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     t0 = time.perf_counter()
     model = read_model(config.model.model, config.model.weights)
     timings["load"] = time.perf_counter() - t0
-    check_single_input(model)
+    if not is_text_model(model):
+        check_single_input(model)
     require_weighted_ops(model)
     pipeline = Pipeline(algorithms)
     pipeline.check(model)  # before minutes of data generation
@@ -177,10 +211,9 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
         f"on {dataset.description}")
     eval_dataset = build_eval_dataset(config.engine, model)
-    result = pipeline.run(model, dataset, seed=config.engine.seed,
-                                      target_device=config.compression.target_device, progress=progress,
-                                      eval_dataset=eval_dataset,
-                                      preprocessing=resolve_preprocessing(config.engine.preprocessing, model))
+    pre = model_preprocessing(config.engine, model)
+    result = pipeline.run(model, dataset, seed=config.engine.seed, target_device=config.compression.target_device,
+                          progress=progress, eval_dataset=eval_dataset, preprocessing=pre)
     timings.update(result.timings_s)
     with atomic_output_dir(output_dir, "compress", inputs, data_dirs) as tmp:
         t0 = time.perf_counter()
@@ -191,7 +224,7 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
             dense_xml=Path(config.model.model), out_xml=tmp / "model.xml", model=result.model,
             algorithms=algorithms, reports=result.context.reports, timings=timings, seed=config.engine.seed,
             data={"source": config.engine.data_source, "images": len(dataset), "description": dataset.description,
-                  "preprocessing": resolve_preprocessing(config.engine.preprocessing, model).to_dict()})
+                  "preprocessing": pre.to_dict() if pre is not None else {"tokenizer": "the model's"}})
         report["model"]["output"] = str(output_dir / "model.xml")
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         from ov_sparsity.benchmark.html import run_page

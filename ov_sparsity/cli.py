@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
     c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration images to use (default 300)")
+    c.add_argument("--seq-len", type=cli_type("seq_len"),
+                   help="text models: tokens per calibration window (default: the model's fixed length, else 128)")
     c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
     c.add_argument("--seed", type=cli_type("seed"), help="seed for subset selection and synthetic data (default 0)")
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
@@ -156,6 +158,8 @@ def cmd_compress(args) -> int:
         config.engine.subset_size = args.subset_size
     if args.seed is not None:
         config.engine.seed = args.seed
+    if args.seq_len is not None:
+        config.engine.seq_len = args.seq_len
     udfc_only = (args.udfc or args.prune_ratio is not None or args.weight_bits is not None) and args.sparsity is None
     if args.sparsity is not None or not (args.config or udfc_only):
         config.set_sparsity(args.sparsity if args.sparsity is not None else 0.5)

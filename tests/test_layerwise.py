@@ -132,3 +132,19 @@ def test_lstsq_leaves_layers_with_fewer_samples_than_unknowns_alone():
     after = weighted_ops_by_name(tuned.model)
     np.testing.assert_array_equal(after["fc2"].weight(), before["fc2"].weight())
     assert not np.array_equal(after["fc1"].weight(), before["fc1"].weight())
+
+
+def test_wide_rows_solved_on_their_kept_inputs_equal_the_full_size_solve():
+    rng = np.random.default_rng(0)
+    groups, rows, f1 = 2, 5, 40
+    x = torch.from_numpy(rng.standard_normal((groups, 300, f1)))
+    x[:, :, 3] = 0.0  # a dead input: singular Gram, damped
+    gram = x.transpose(1, 2) @ x / 300
+    cross = gram + 0.01 * torch.from_numpy(rng.standard_normal((groups, f1, f1)))
+    dense = torch.from_numpy(rng.standard_normal((groups, rows, f1)))
+    keep = torch.from_numpy(rng.random((groups, rows, f1)) > 0.5)
+    keep[..., -1] = True
+    full = solve_masked(gram, cross, dense, keep, damping=0.01, reduce_above=f1)
+    reduced = solve_masked(gram, cross, dense, keep, damping=0.01, reduce_above=f1 - 1)
+    assert torch.all(reduced[~keep] == 0)
+    torch.testing.assert_close(reduced, full, rtol=1e-9, atol=1e-10)

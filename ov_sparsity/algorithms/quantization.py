@@ -16,6 +16,8 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.data import inputs
+from ov_sparsity.data.text import is_text_model
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.progress import progress_enabled
@@ -66,7 +68,7 @@ class _Inputs:
 
     def __iter__(self):
         for i in range(self.n):
-            yield self.dataset[i][0][None]
+            yield inputs.with_batch_axis(self.dataset[i][0])
 
 
 def _rich_console():
@@ -100,6 +102,8 @@ class DefaultQuantization(Algorithm):
         dataset = ctx.require_dataset(self.name)
         before = zero_masks(model)
         kwargs = self.params.to_nncf_kwargs(ctx.target_device)
+        if self.params.model_type is None and is_text_model(model):
+            kwargs["model_type"] = nncf.ModelType.TRANSFORMER  # NNCF's patterns for attention blocks
         nncf_log = logging.getLogger("nncf")
         level = nncf_log.level
         nncf_log.setLevel(logging.WARNING)

@@ -84,12 +84,14 @@ class EngineSection:
     config: Optional[Path] = None  # POT: an Accuracy Checker YAML (images, preprocessing, labels)
     annotation: Optional[Path] = None  # from it: 'relative/path label' lines (AC's imagenet converter)
     label_offset: int = 0
+    seq_len: Optional[int] = None  # text models: calibration window (default: the model's, else 128)
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
         data = check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
                                             "synsets", "batch_size", "eval_data_source", "eval_subset_size",
-                                            "config", "stat_requests_number", "eval_requests_number", "device"})
+                                            "config", "stat_requests_number", "eval_requests_number", "device",
+                                            "seq_len"})
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
@@ -125,7 +127,7 @@ class EngineSection:
         sec.preprocessing = data.get("preprocessing")
         if data.get("eval_data_source"):
             sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
-        for key in ("subset_size", "seed", "batch_size", "eval_subset_size"):
+        for key in ("subset_size", "seed", "batch_size", "eval_subset_size", "seq_len"):
             if key in data:
                 setattr(sec, key, checked(f"engine.{key}", data[key], RANGES[key], "config: "))
         if data.get("synsets"):

@@ -10,6 +10,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from ov_sparsity.data import inputs
 from ov_sparsity.data.preprocess import Preprocessing
 from ov_sparsity.errors import OvSparsityError
 
@@ -198,7 +199,8 @@ def random_subset(ds: Dataset, n: Optional[int], seed: int) -> Dataset:
 
 def iter_batches(ds: Dataset, batch_size: int, desc: str | None = None,
                  progress: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches of (images [N,C,H,W], labels [N]); images decoded by two threads."""
+    """Batches of (model inputs: images [N,C,H,W] or a dict of named arrays, labels [N]); items
+    decoded by two threads."""
     from ov_sparsity.progress import bar
 
     n = len(ds)
@@ -209,7 +211,7 @@ def iter_batches(ds: Dataset, batch_size: int, desc: str | None = None,
             bar(total=n, desc=desc, enable=progress) as pbar:
         def load(start):
             items = list(decode.map(ds.__getitem__, range(start, min(start + batch_size, n))))
-            return (np.stack([x for x, _ in items]), np.asarray([y for _, y in items], dtype=np.int64))
+            return (inputs.stack([x for x, _ in items]), np.asarray([y for _, y in items], dtype=np.int64))
 
         pending = None
         for start in starts:
@@ -230,8 +232,8 @@ class CachedDataset(Dataset):
 
     def __init__(self, base: Dataset, progress: bool = True):
         items = []
-        for images, labels in iter_batches(base, 64, desc="loading images", progress=progress):
-            items += list(zip(images, labels.tolist()))
+        for batch, labels in iter_batches(base, 64, desc="loading calibration data", progress=progress):
+            items += [(inputs.take(batch, i), label) for i, label in enumerate(labels.tolist())]
         self.items = items
         self.description = base.description
 
@@ -246,5 +248,5 @@ def cached(ds: Dataset, max_bytes: int = 2 << 30, progress: bool = True) -> Data
     """ds in memory when it fits in max_bytes, else ds itself."""
     if isinstance(ds, (CachedDataset, ArrayDataset, NoiseDataset)) or len(ds) == 0:
         return ds
-    item_bytes = ds[0][0].nbytes
+    item_bytes = inputs.nbytes(ds[0][0])
     return CachedDataset(ds, progress) if item_bytes * len(ds) <= max_bytes else ds

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 import openvino as ov
 
+from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.errors import OvSparsityError
 
 TOKENIZER_KEY = ["ov_sparsity", "tokenizer"]
@@ -122,3 +123,55 @@ def polarity_sentences() -> tuple[list, np.ndarray]:
         texts.append(text)
         labels.append(1 if label == "__label__pos" else 0)
     return texts, np.asarray(labels)
+
+
+def sequence_length(model: ov.Model, default: int = 128) -> int:
+    """The model's fixed sequence length, else `default`."""
+    ps = model.input(0).get_partial_shape()
+    return ps[1].get_length() if ps.rank.is_static and len(ps) == 2 and ps[1].is_static else default
+
+
+class TextDataset(Dataset):
+    """Calibration passages for a text model, tokenized and packed into windows of `seq_len` tokens
+    ([CLS] ... [SEP], passages joined by [SEP]), so no position is padding but in the last window.
+    Items: ({input name: int64 [seq_len]}, -1)."""
+
+    def __init__(self, texts: Sequence[str], tokenizer: Tokenizer, seq_len: int = 128,
+                 input_names: Sequence[str] = TEXT_INPUTS, description: str = "text"):
+        tok = tokenizer.tok
+        if seq_len < 3:
+            raise OvSparsityError(f"sequence length {seq_len} leaves no room for text")
+        stream = []
+        for ids in tok(list(texts), add_special_tokens=False)["input_ids"]:
+            stream += list(ids) + [tok.sep_token_id]
+        body = seq_len - 2
+        self.windows = []
+        for start in range(0, len(stream), body):
+            ids = [tok.cls_token_id, *stream[start:start + body], tok.sep_token_id]
+            mask = [1] * len(ids) + [0] * (seq_len - len(ids))
+            ids = ids + [tok.pad_token_id] * (seq_len - len(ids))
+            self.windows.append((np.asarray(ids, np.int64), np.asarray(mask, np.int64)))
+        self.input_names = list(input_names)
+        self.seq_len = seq_len
+        self.tokens = len(stream)
+        self.description = f"{len(self.windows)} windows of {seq_len} tokens from {description}"
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int):
+        ids, mask = self.windows[i]
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return {name: arrays[name] for name in self.input_names}, -1
+
+
+def check_text_model(model: ov.Model) -> list:
+    """The names of a text model's inputs, each one of TEXT_INPUTS ([batch, sequence] integers)."""
+    names = []
+    for inp in model.inputs:
+        name = next((n for n in inp.get_names() if n in TEXT_INPUTS), None)
+        if name is None or len(inp.get_partial_shape()) != 2:
+            raise OvSparsityError(f"text model input {inp.get_any_name()} {inp.get_partial_shape()}: expected "
+                                  f"[batch, sequence] inputs named {', '.join(TEXT_INPUTS)}")
+        names.append(name)
+    return names

@@ -7,6 +7,7 @@ from typing import Iterator, Optional
 import numpy as np
 import openvino as ov
 
+from ov_sparsity.data import inputs
 from ov_sparsity.data.datasets import Dataset, iter_batches
 from ov_sparsity.graph.model_io import core
 
@@ -67,12 +68,11 @@ def run_batches(model: ov.Model, dataset: Dataset, outputs: Optional[list] = Non
     outs = outputs if outputs is not None else list(compiled.outputs)
     if outputs is not None:
         outs = [compiled.outputs[i] for i in outputs]
-    for images, labels in iter_batches(dataset, batch_size, desc=desc, progress=progress):
+    for batch, labels in iter_batches(dataset, batch_size, desc=desc, progress=progress):
         n = len(labels)
         if n < batch_size and not batch_is_dynamic(model):
-            pad = np.repeat(images[-1:], batch_size - n, axis=0)
-            images = np.concatenate([images, pad])
-        result = request.infer({0: images})
+            batch = inputs.take(batch, np.minimum(np.arange(batch_size), n - 1))  # the last row repeated
+        result = request.infer(inputs.feed(batch))
         # outputs are raw: batched ones may carry padding rows past n
         yield [np.asarray(result[o]) for o in outs], labels, n
 

@@ -18,6 +18,7 @@ import openvino as ov
 import torch
 from openvino import opset15 as ops
 
+from ov_sparsity.data import inputs
 from ov_sparsity.data.datasets import Dataset, iter_batches
 from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
 from ov_sparsity.engine.layer_torch import LayerGeometry
@@ -68,7 +69,7 @@ def collect_layer_data(dense: ov.Model, source: Optional[ov.Model], layers: list
     power = {n: 0.0 for n in layers}
     chunks: dict = {n: ([], []) for n in layers}
     for images, _ in iter_batches(dataset, batch_size, desc="layer data", progress=progress):
-        outs = [[np.asarray(r.infer({0: images})[i]) for i in range(len(layers))] for r in requests]
+        outs = [[np.asarray(r.infer(inputs.feed(images))[i]) for i in range(len(layers))] for r in requests]
         for i, name in enumerate(layers):
             g, d = geo[name], data[name]
             p_dense = g.patches(torch.from_numpy(outs[0][i]))

@@ -20,6 +20,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset15 as ops
 
+from ov_sparsity.data import inputs
 from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
 from ov_sparsity.errors import OvSparsityError
 
@@ -59,15 +60,24 @@ class FrontierWalk:
     calibration set, computed from the frontier. Change the layer's weights in `model` (new weight
     constants are fine; the ops themselves must stay) before asking for the next one."""
 
-    def __init__(self, model: ov.Model, inputs: np.ndarray, layers: list[str], batch_size: int = 32):
+    def __init__(self, model: ov.Model, inputs, layers: list[str], batch_size: int = 32):
+        """inputs: the model's input over the calibration set, or a dict of them by input name."""
         params = model.get_parameters()
-        if len(params) != 1:
-            raise OvSparsityError(f"the sequential pass handles single-input models, this one has {len(params)}")
+        if isinstance(inputs, dict):
+            by_name = {name: p for p in params for name in p.output(0).get_names()}
+            missing = [n for n in inputs if n not in by_name]
+            if missing or len(inputs) != len(params):
+                raise OvSparsityError(f"the sequential pass got inputs {sorted(inputs)} for a model that takes "
+                                      f"{sorted(n for p in params for n in p.output(0).get_names())}")
+            self.frontier: dict = {_key(by_name[n].output(0)): v for n, v in inputs.items()}
+        elif len(params) != 1:
+            raise OvSparsityError(f"the sequential pass got one input array for a model with {len(params)} inputs")
+        else:
+            self.frontier = {_key(params[0].output(0)): inputs}
         self.model = model
         self.layers = layers
         self.batch_size = batch_size
-        self.frontier: dict = {_key(params[0].output(0)): inputs}
-        self.done: set = {params[0].get_name()}  # ops whose outputs are computed
+        self.done: set = {p.get_name() for p in params}  # ops whose outputs are computed
         self.stats = WalkStats()
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
@@ -176,6 +186,6 @@ def prefix_inputs(model: ov.Model, layer: str, batches, batch_size: int = 32) ->
     prefix = ov.Model([ops.result(node.input(0).get_source_output())], clone.get_parameters(), "prefix")
     compiled = compile_model(with_dynamic_batch(prefix))
     request = compiled.create_infer_request()
-    for images in batches:
-        for start in range(0, len(images), batch_size):
-            yield request.infer({0: images[start:start + batch_size]})[compiled.outputs[0]]
+    for batch in batches:
+        for start in range(0, inputs.length(batch), batch_size):
+            yield request.infer(inputs.feed(inputs.take(batch, slice(start, start + batch_size))))[compiled.outputs[0]]

@@ -20,9 +20,13 @@ import torch
 
 
 def solve_masked(gram: torch.Tensor, cross: torch.Tensor | None, dense_aug: torch.Tensor, keep: torch.Tensor,
-                 damping: float = 0.01, max_bytes: int = 256 << 20) -> torch.Tensor:
+                 damping: float = 0.01, max_bytes: int = 256 << 20, reduce_above: int = 512) -> torch.Tensor:
     """gram, cross: [G, F1, F1]; dense_aug: [G, Og, F1] dense rows with the bias last;
-    keep: [G, Og, F1] bool (bias slot True). Returns the solved [G, Og, F1] (float64)."""
+    keep: [G, Og, F1] bool (bias slot True). Returns the solved [G, Og, F1] (float64).
+
+    Rows of up to `reduce_above` inputs are solved in batches at full size (pruned inputs pinned to
+    zero by identity rows); wider rows one by one on their kept inputs only, the same solution at a
+    fraction of the cost (a 1,536-input layer at 50%: 8x fewer flops)."""
     groups, out_g, f1 = dense_aug.shape
     cross = gram if cross is None else cross
     dense_aug = dense_aug.double()
@@ -36,6 +40,13 @@ def solve_masked(gram: torch.Tensor, cross: torch.Tensor | None, dense_aug: torc
     flat_keep, flat_rhs, flat_dense = keep_d.reshape(-1, f1), rhs_all.reshape(-1, f1), dense_aug.reshape(-1, f1)
     group_of = torch.arange(groups).repeat_interleave(out_g)
     flat_out = out.reshape(-1, f1)
+    if f1 > reduce_above:
+        for r in range(groups * out_g):
+            idx = torch.nonzero(flat_keep[r] > 0).squeeze(1)
+            g = int(group_of[r])
+            a = gram[g][idx][:, idx] + lam[g] * torch.eye(len(idx), dtype=torch.float64)
+            flat_out[r, idx] = torch.linalg.solve(a, flat_rhs[r, idx] + lam[g] * flat_dense[r, idx])
+        return out
     for start in range(0, groups * out_g, chunk):
         sl = slice(start, min(start + chunk, groups * out_g))
         k = flat_keep[sl]

@@ -1,0 +1,93 @@
+"""Text models through compress: tokenized calibration text, the sequential pass over three inputs,
+second-order pruning of 3-D MatMul activations, INT8 with NNCF's transformer patterns, STS eval."""
+
+import json
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from ov_sparsity.cli import main
+from ov_sparsity.data.text import TextDataset, Tokenizer, check_text_model
+from ov_sparsity.engine.sequential import FrontierWalk
+from ov_sparsity.graph import find_weighted_ops
+from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+from tests.conftest import TINY_WORDS
+
+
+@pytest.fixture(scope="module")
+def text_world(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("text")
+    assert main(["-q", "zoo", "export", "minilm_l6", "--weights", str(tiny_bert), "-o", str(root / "enc.xml")]) == 0
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(TINY_WORDS, size=rng.integers(4, 14))) + " ." for _ in range(80)]
+    (root / "calib.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_text_dataset_packs_passages_into_full_windows(tiny_bert):
+    tok = Tokenizer(tiny_bert)
+    ds = TextDataset(["the man plays guitar", "a dog is happy"] * 10, tok, seq_len=8)
+    ids = [ds[i][0]["input_ids"] for i in range(len(ds))]
+    masks = [ds[i][0]["attention_mask"] for i in range(len(ds))]
+    assert all(x.shape == (8,) and x[0] == tok.tok.cls_token_id for x in ids)
+    assert all(m.all() for m in masks[:-1]) and masks[-1][0] == 1  # only the last window is padded
+    assert ds.tokens == sum(len(tok.tok(t, add_special_tokens=False)["input_ids"]) + 1
+                            for t in ["the man plays guitar", "a dog is happy"] * 10)
+
+
+def test_frontier_walk_feeds_named_inputs_and_runs_each_op_once(text_world, tiny_bert):
+    model = ov.Core().read_model(text_world / "enc.xml")
+    ds = TextDataset(["the man plays guitar"] * 30, Tokenizer(tiny_bert), 16, check_text_model(model))
+    batch = {k: np.stack([ds[i][0][k] for i in range(len(ds))]) for k in ds[0][0]}
+    layers = [op.name for op in find_weighted_ops(model)]
+    walk = FrontierWalk(model, batch, layers, batch_size=4)
+    shapes = {name: values.shape for name, values in walk}
+    assert len(shapes) == 12 and all(s[:2] == (len(ds), 16) for s in shapes.values())  # 3-D activations
+    assert set(walk.stats.ops_run.values()) == {1}
+
+
+def test_compress_a_text_model_sparse_int8_and_eval_sts(text_world, capsys):
+    out = text_world / "out"
+    assert main(["-q", "compress", str(text_world / "enc.xml"), "-o", str(out), "--sparsity", "0.5",
+                 "--data", str(text_world / "calib.txt"), "--seq-len", "16", "--int8"]) == 0
+    capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert 0.5 <= report["global_sparsity"] < 0.51  # INT8 rounding may zero a few more
+    assert report["algorithm_reports"]["DefaultQuantization"]["zeros_preserved"]
+    assert "transformer" in report["algorithm_reports"]["DefaultQuantization"]["nncf_kwargs"]["model_type"].lower()
+    model = ov.Core().read_model(out / "model.xml")
+    assert [i.get_any_name() for i in model.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert all(abs(r["sparsity"] - 0.5) < 0.45 for r in layer_sparsity(model))  # every MatMul pruned
+    assert main(["-q", "eval", str(out / "model.xml"), "--reference", str(text_world / "enc.xml"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 < result["cosine_to_reference"] <= 1.0
+
+
+def test_fp32_second_order_keeps_the_text_model_close_to_dense(text_world, tiny_bert):
+    out = text_world / "fp32"
+    assert main(["-q", "compress", str(text_world / "enc.xml"), "-o", str(out), "--sparsity", "0.3",
+                 "--data", str(text_world / "calib.txt"), "--seq-len", "16"]) == 0
+    dense = ov.compile_model(text_world / "enc.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    sparse = ov.compile_model(out / "model.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    sparse_ir = ov.Core().read_model(out / "model.xml")
+    assert abs(global_sparsity(layer_sparsity(sparse_ir)) - 0.3) < 1e-3
+    inputs = Tokenizer(tiny_bert).encode(["the old man plays piano", "a big dog and a small cat"])
+    a, b = dense(inputs)[0], sparse(inputs)[0]
+    assert np.all(np.sum(a * b, axis=1) > 0.9)  # unit vectors: cosine
+
+
+@pytest.mark.parametrize("which, expected", [
+    ("folder_on_text", "is a folder; a text model calibrates on text: --data FILE.txt"),
+    ("text_on_image", "is a file; this model takes images: give a folder of images"),
+    ("nothing_on_text", "a text model calibrates on text"),
+])
+def test_wrong_data_kinds_are_one_line(text_world, model_xml, image_folder, tmp_path, capsys, which, expected):
+    text_model, image_model = str(text_world / "enc.xml"), str(model_xml())
+    args = {"folder_on_text": [text_model, "--data", str(image_folder)],
+            "text_on_image": [image_model, "--data", str(text_world / "calib.txt")],
+            "nothing_on_text": [text_model]}[which]
+    assert main(["-q", "compress", *args, "-o", str(tmp_path / "o"), "--sparsity", "0.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert not (tmp_path / "o").exists()
