@@ -74,6 +74,8 @@ SYNTHETIC = {
 def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True) -> Dataset:
     if is_text_model(model):
         return build_text_dataset(engine, model)
+    if engine.data_source == "zipf":
+        raise OvSparsityError("'zipf' is synthetic text; this model takes images (noise, fractal or a folder)")
     if engine.data_source not in SYNTHETIC and Path(engine.data_source).is_file():
         raise OvSparsityError(f"{engine.data_source} is a file; this model takes images: give a folder of images")
     pre = resolve_preprocessing(engine.preprocessing, model)
@@ -87,19 +89,23 @@ def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True)
 def build_text_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
     """Calibration text for a text model: a UTF-8 file, one passage per line, tokenized with the model's
     tokenizer and packed into windows of its sequence length (128 where it is dynamic)."""
-    from ov_sparsity.data.text import TextDataset, check_text_model, model_tokenizer, read_lines, sequence_length
+    from ov_sparsity.data.text import (SyntheticTextDataset, TextDataset, check_text_model, model_tokenizer,
+                                       read_lines, sequence_length)
 
     names = check_text_model(model)
-    how = "a text model calibrates on text: --data FILE.txt (UTF-8, one passage per line)"
-    if engine.synthetic:
-        raise OvSparsityError(f"{how}; data-free text calibration is not built yet")
-    path = Path(engine.data_source)
-    if path.is_dir():
-        raise OvSparsityError(f"{path} is a folder; {how}")
+    how = ("a text model calibrates on text: --data FILE.txt (UTF-8, one passage per line), or data-free "
+           "on 'zipf' (synthetic sentences) or 'noise' (random tokens)")
     seq_len = engine.seq_len or sequence_length(model)
     fixed = sequence_length(model, default=0)
     if fixed and seq_len != fixed:
         raise OvSparsityError(f"the model takes sequences of {fixed} tokens, --seq-len asks {seq_len}")
+    if engine.data_source in ("zipf", "noise"):
+        return SyntheticTextDataset(engine.data_source, engine.calibration_size, model_tokenizer(model), seq_len,
+                                    names, engine.seed)
+    path = Path(engine.data_source)
+    if engine.synthetic or path.is_dir():
+        what = "fractal images do not fit a text model" if engine.synthetic else f"{path} is a folder"
+        raise OvSparsityError(f"{what}; {how}")
     data = TextDataset(read_lines(path), model_tokenizer(model), seq_len, names, path.name)
     return random_subset(data, engine.calibration_size, engine.seed)
 

@@ -80,14 +80,44 @@ def test_fp32_second_order_keeps_the_text_model_close_to_dense(text_world, tiny_
 @pytest.mark.parametrize("which, expected", [
     ("folder_on_text", "is a folder; a text model calibrates on text: --data FILE.txt"),
     ("text_on_image", "is a file; this model takes images: give a folder of images"),
-    ("nothing_on_text", "a text model calibrates on text"),
+    ("fractal_on_text", "fractal images do not fit a text model; a text model calibrates on text"),
 ])
 def test_wrong_data_kinds_are_one_line(text_world, model_xml, image_folder, tmp_path, capsys, which, expected):
     text_model, image_model = str(text_world / "enc.xml"), str(model_xml())
     args = {"folder_on_text": [text_model, "--data", str(image_folder)],
             "text_on_image": [image_model, "--data", str(text_world / "calib.txt")],
-            "nothing_on_text": [text_model]}[which]
+            "fractal_on_text": [text_model, "--data", "fractal"]}[which]
     assert main(["-q", "compress", *args, "-o", str(tmp_path / "o"), "--sparsity", "0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_synthetic_text_zipf_favours_common_words_and_noise_is_uniform(tiny_bert):
+    from ov_sparsity.data.text import SyntheticTextDataset, _word_ranks
+
+    tok = Tokenizer(tiny_bert)
+    zipf = SyntheticTextDataset("zipf", 200, tok, seq_len=32, seed=0)
+    ids = np.concatenate([zipf[i][0]["input_ids"][1:-1] for i in range(len(zipf))])
+    words = _word_ranks(tok.tok)
+    counts = np.array([np.sum(ids == w) for w in words])
+    assert counts[0] > 3 * counts[len(words) // 2]  # the most common word far above a middling one
+    assert np.all(zipf[0][0]["attention_mask"] == 1) and zipf[0][0]["input_ids"][0] == tok.tok.cls_token_id
+    noise = SyntheticTextDataset("noise", 200, tok, seq_len=32, seed=0)
+    assert not set(tok.tok.all_special_ids) & set(np.concatenate([noise[i][0]["input_ids"][1:-1]
+                                                                  for i in range(len(noise))]).tolist())
+    again = SyntheticTextDataset("zipf", 200, tok, seq_len=32, seed=0)
+    assert all(np.array_equal(again[i][0]["input_ids"], zipf[i][0]["input_ids"]) for i in range(200))
+
+
+def test_data_free_text_compress(text_world, tmp_path):
+    out = tmp_path / "zipf"
+    assert main(["-q", "compress", str(text_world / "enc.xml"), "-o", str(out), "--sparsity", "0.4",
+                 "--data", "zipf", "--seq-len", "16", "--subset-size", "40"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert abs(report["global_sparsity"] - 0.4) < 1e-3 and "synthetic 'zipf'" in report["data"]["description"]
+
+
+def test_zipf_on_an_image_model_is_one_line(model_xml, tmp_path, capsys):
+    assert main(["-q", "compress", str(model_xml()), "-o", str(tmp_path / "o"), "--data", "zipf"]) == 2
+    assert "'zipf' is synthetic text; this model takes images" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.validate import RANGES, checked
 
 ENGINE_TYPES = ("simplified", "data_free", "accuracy_checker")
-SYNTHETIC_SOURCES = ("noise", "fractal")
+SYNTHETIC_SOURCES = ("noise", "fractal", "zipf")  # zipf: synthetic text for text models
 DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
 
 

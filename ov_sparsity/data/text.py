@@ -175,3 +175,56 @@ def check_text_model(model: ov.Model) -> list:
                                   f"[batch, sequence] inputs named {', '.join(TEXT_INPUTS)}")
         names.append(name)
     return names
+
+
+def _word_ranks(tok) -> np.ndarray:
+    """Whole-word vocabulary ids in vocabulary order, which for BERT's word pieces follows frequency
+    (common words first): no special, unused or continuation (##) pieces, no single characters."""
+    vocab = tok.get_vocab()
+    words = [(i, w) for w, i in vocab.items()
+             if len(w) > 1 and w.isalpha() and not w.startswith("##") and not w.startswith("[")]
+    return np.asarray([i for i, _ in sorted(words)], dtype=np.int64)
+
+
+class SyntheticTextDataset(Dataset):
+    """Data-free calibration text, our counterpart of fractals for text models.
+
+    kind 'zipf': words drawn from the tokenizer's vocabulary with a Zipf prior over their vocabulary
+    rank (p ∝ 1/(rank + 2.7)), in sentences of 6-24 words ending in a full stop;
+    kind 'noise': uniformly random token ids (the text "white noise")."""
+
+    def __init__(self, kind: str, n: int, tokenizer: Tokenizer, seq_len: int = 128,
+                 input_names: Sequence[str] = TEXT_INPUTS, seed: int = 0):
+        if kind not in ("zipf", "noise"):
+            raise OvSparsityError(f"unknown synthetic text '{kind}' (known: zipf, noise)")
+        tok = tokenizer.tok
+        rng = np.random.default_rng(seed)
+        body = seq_len - 2
+        if kind == "noise":
+            special = set(tok.all_special_ids)
+            pool = np.asarray([i for i in range(len(tok)) if i not in special], dtype=np.int64)
+            rows = pool[rng.integers(0, len(pool), size=(n, body))]
+        else:
+            words = _word_ranks(tok)
+            p = 1.0 / (np.arange(len(words)) + 2.7)
+            p /= p.sum()
+            stop = tok.convert_tokens_to_ids(".")
+            rows = np.empty((n, body), dtype=np.int64)
+            for r in range(n):
+                out = []
+                while len(out) < body:
+                    out += list(rng.choice(words, size=int(rng.integers(6, 25)), p=p)) + [stop]
+                rows[r] = out[:body]
+        cls = np.full((n, 1), tok.cls_token_id, np.int64)
+        sep = np.full((n, 1), tok.sep_token_id, np.int64)
+        self.ids = np.concatenate([cls, rows, sep], axis=1)
+        self.input_names = list(input_names)
+        self.description = f"{n} synthetic '{kind}' windows of {seq_len} tokens"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int):
+        ids = self.ids[i]
+        arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        return {name: arrays[name] for name in self.input_names}, -1
