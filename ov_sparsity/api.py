@@ -21,7 +21,7 @@ from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocess
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
-from ov_sparsity.data.text import is_text_model
+from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.model_io import check_single_input, read_model, save_model
@@ -132,6 +132,8 @@ def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Datas
 def labelled_images(folder, preprocessing: Any, model: ov.Model, synsets=None, limit: Optional[int] = None) -> Dataset:
     """An image folder to measure on, through the model's preprocessing; the first `limit` images.
     Its number of classes must match the model's outputs."""
+    if is_text_model(model):
+        raise OvSparsityError(NOT_FOR_TEXT)
     check_single_input(model)
     data = ImageFolder(folder, resolve_preprocessing(preprocessing, model), synsets=synsets)
     check_classes(data, model)

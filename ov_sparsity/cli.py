@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--synsets")
     b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
     b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
+    b.add_argument("--seq-len", type=cli_type("seq_len"), default=128,
+                   help="text models: tokens per sequence for latency and MACs (default 128)")
     b.add_argument("-o", "--output", help="write results.json, results.md and report.html here")
     b.add_argument("--json", action="store_true", help="print results.json on stdout")
 
@@ -280,9 +282,10 @@ def cmd_benchmark(args) -> int:
             dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]), synsets=args.synsets,
                                       limit=args.limit)
         seconds = 10.0 if args.seconds is None else args.seconds
-        measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet)
+        measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet,
+                                    seq_len=args.seq_len)
         results = make_results(measured, title="ov-sparsity benchmark",
-                               settings={"seconds": seconds, "eval_data": args.data,
+                               settings={"seconds": seconds, "eval_data": args.data, "seq_len": args.seq_len,
                                          "eval_images": len(dataset) if dataset is not None else None,
                                          "preprocess": args.preprocess})
     if args.output:

@@ -121,3 +121,24 @@ def test_data_free_text_compress(text_world, tmp_path):
 def test_zipf_on_an_image_model_is_one_line(model_xml, tmp_path, capsys):
     assert main(["-q", "compress", str(model_xml()), "-o", str(tmp_path / "o"), "--data", "zipf"]) == 2
     assert "'zipf' is synthetic text; this model takes images" in capsys.readouterr().err
+
+
+def test_benchmark_text_models_at_a_sequence_length(text_world, capsys):
+    out = text_world / "bench_sparse"
+    if not (out / "model.xml").exists():
+        assert main(["-q", "compress", str(text_world / "enc.xml"), "-o", str(out), "--sparsity", "0.5",
+                     "--data", "zipf", "--seq-len", "16", "--subset-size", "40"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "benchmark", str(text_world / "enc.xml"), str(out / "model.xml"), "--seconds", "0.4",
+                 "--seq-len", "32", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    dense, sparse = results["models"]
+    assert results["settings"]["seq_len"] == 32
+    assert sparse["complexity"]["macs"] == dense["complexity"]["macs"] > 0  # 32 tokens x 12 MatMuls
+    assert abs(sparse["complexity"]["effective_macs"] / dense["complexity"]["macs"] - 0.5) < 0.01
+    assert dense["latency"]["median_ms"] > 0 and sparse["throughput"]["fps"] > 0
+
+
+def test_benchmark_refuses_images_for_text_models(text_world, image_folder, capsys):
+    assert main(["-q", "benchmark", str(text_world / "enc.xml"), "--data", str(image_folder), "--seconds", "0"]) == 2
+    assert "--data (labelled images) is for image models" in capsys.readouterr().err

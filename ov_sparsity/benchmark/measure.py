@@ -18,7 +18,9 @@ from ov_sparsity.engine.evaluate import scores
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput, sparse_weights_supported
 from ov_sparsity.graph.complexity import complexity
-from ov_sparsity.graph.model_io import check_single_input, read_model
+from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.model_io import check_single_input, read_model, with_sequence
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 from ov_sparsity.progress import bar
 from ov_sparsity.report import compressed_size, versions
@@ -64,13 +66,21 @@ def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) ->
 
 
 def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: float = 10.0,
-                     progress: bool = True, labels: Optional[list] = None) -> dict:
+                     progress: bool = True, labels: Optional[list] = None, seq_len: int = 128) -> dict:
     """results.json's "models" and "machine": paths[0] is the reference. `seconds` per model,
-    split between latency and throughput."""
+    split between latency and throughput. Text models run sequences of `seq_len` tokens."""
     paths = [Path(p) for p in paths]
     models = [read_model(p) for p in paths]
+    text = [is_text_model(m) for m in models]
+    if any(text) and not all(text):
+        raise OvSparsityError("benchmark text models and image models apart: their inputs differ")
+    if all(text):
+        if dataset is not None:
+            raise OvSparsityError(NOT_FOR_TEXT)
+        models = [with_sequence(m, seq_len) for m in models]
     for m in models:
-        check_single_input(m)
+        if not is_text_model(m):
+            check_single_input(m)
     sparse = sparse_weights_setting()
     config = {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": SPARSE_RATE} if sparse["used"] else None
     entries = []

@@ -21,6 +21,8 @@ from ov_sparsity.errors import OvSparsityError
 
 TOKENIZER_KEY = ["ov_sparsity", "tokenizer"]
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+NOT_FOR_TEXT = ("--data (labelled images) is for image models; evaluate a text model with "
+                "`ov-sparsity eval --task sts`")
 
 
 def is_text_model(model: ov.Model) -> bool:

@@ -39,8 +39,19 @@ def _summary(samples: list[float]) -> dict:
 
 
 def _inputs(compiled: ov.CompiledModel, rng: np.random.Generator) -> dict:
-    return {i: rng.standard_normal(tuple(port.get_shape())).astype(np.float32)
-            for i, port in enumerate(compiled.inputs)}
+    """Random floats for image inputs; for a text model's integer inputs, token ids (small ones, valid in
+    any vocabulary), a full attention mask and zero token types."""
+    out = {}
+    for i, port in enumerate(compiled.inputs):
+        shape = tuple(port.get_shape())
+        if port.get_element_type().is_integral():
+            names = " ".join(port.get_names())
+            value = (np.ones(shape) if "mask" in names else np.zeros(shape) if "type" in names
+                     else rng.integers(5, 100, size=shape))
+            out[i] = value.astype(port.get_element_type().to_dtype())
+        else:
+            out[i] = rng.standard_normal(shape).astype(np.float32)
+    return out
 
 
 def interleaved_latency(models: list[ov.Model], seconds: float = 5.0, rounds: int = 10, seed: int = 0,

@@ -50,6 +50,19 @@ def with_batch1(model: ov.Model) -> ov.Model:
     return clone
 
 
+def with_sequence(model: ov.Model, seq_len: int) -> ov.Model:
+    """A clone whose [batch, sequence] inputs (a text model's) take `seq_len` tokens."""
+    clone = model.clone()
+    shapes = {}
+    for p in clone.get_parameters():
+        ps = ov.PartialShape(p.get_partial_shape())
+        if ps.rank.is_static and len(ps) == 2:
+            ps[1] = seq_len
+        shapes[p.output(0)] = ps
+    clone.reshape(shapes)
+    return clone
+
+
 def save_model(model: ov.Model, xml: str | os.PathLike) -> None:
     """Save with FP32 weights kept as they are (no FP16 compression)."""
     ov.save_model(model, str(xml), compress_to_fp16=False)
