@@ -152,6 +152,12 @@ def cmd_compress(args) -> int:
             config.engine.type, config.engine.data_source = "data_free", args.data
         else:
             config.engine.type, config.engine.data_source = "simplified", str(resolve_path(args.data, Path.cwd()))
+    elif not args.config and config.model.model is not None:
+        from ov_sparsity.data.text import is_text_model
+        from ov_sparsity.graph import read_model
+
+        if is_text_model(read_model(config.model.model)):  # no data: the better data-free text (docs/text.md)
+            config.engine.type, config.engine.data_source = "data_free", "zipf"
     if args.preprocess:
         config.engine.preprocessing = args.preprocess
     if args.synsets:

@@ -20,7 +20,8 @@ from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.validate import RANGES, checked
 
 ENGINE_TYPES = ("simplified", "data_free", "accuracy_checker")
-SYNTHETIC_SOURCES = ("noise", "fractal", "zipf")  # zipf: synthetic text for text models
+IMAGE_SYNTHETIC = ("noise", "fractal")
+SYNTHETIC_SOURCES = IMAGE_SYNTHETIC + ("zipf",)  # zipf: synthetic text, for text models
 DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
 
 
@@ -122,8 +123,8 @@ class EngineSection:
             sec.data_source = str(resolve_path(sec.data_source, base))
         elif sec.type == "data_free" and sec.data_source not in SYNTHETIC_SOURCES:
             raise OvSparsityError(f"config: engine type 'data_free' takes data_source "
-                                  f"{' or '.join(repr(s) for s in SYNTHETIC_SOURCES)}, got '{sec.data_source}' "
-                                  "(an image folder goes with type 'simplified')")
+                                  f"{' or '.join(repr(s) for s in IMAGE_SYNTHETIC)}, got '{sec.data_source}' "
+                                  "(an image folder goes with type 'simplified'; text models also take 'zipf')")
         sec.preprocessing = data.get("preprocessing")
         if data.get("eval_data_source"):
             sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
