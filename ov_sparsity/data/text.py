@@ -127,6 +127,12 @@ def polarity_sentences() -> tuple[list, np.ndarray]:
     return texts, np.asarray(labels)
 
 
+def model_inputs(ids: np.ndarray, mask: np.ndarray, names: Sequence[str]) -> dict:
+    """One sample's inputs by name (token types all zero: one segment)."""
+    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return {name: arrays[name] for name in names}
+
+
 def sequence_length(model: ov.Model, default: int = 128) -> int:
     """The model's fixed sequence length, else `default`."""
     ps = model.input(0).get_partial_shape()
@@ -162,9 +168,7 @@ class TextDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, i: int):
-        ids, mask = self.windows[i]
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return {name: arrays[name] for name in self.input_names}, -1
+        return model_inputs(*self.windows[i], self.input_names), -1
 
 
 def check_text_model(model: ov.Model) -> list:
@@ -227,6 +231,4 @@ class SyntheticTextDataset(Dataset):
         return len(self.ids)
 
     def __getitem__(self, i: int):
-        ids = self.ids[i]
-        arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-        return {name: arrays[name] for name in self.input_names}, -1
+        return model_inputs(self.ids[i], np.ones_like(self.ids[i]), self.input_names), -1
