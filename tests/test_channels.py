@@ -127,6 +127,7 @@ def test_udfc_on_a_tiny_model_beats_plain_pruning(criterion):
     err = {}
     for reconstruct in (False, True):
         algo = create_algorithm("UDFC", {"prune_ratio": 0.4, "reconstruct": reconstruct, "statistics": "calibration",
+                                         "refit": False,
                                          "criterion": criterion})
         out = Pipeline([algo]).run(model, data, progress=False).model
         err[reconstruct] = float(np.mean((predict(out, data, progress=False)[0] - dense) ** 2))

@@ -40,6 +40,8 @@ class UDFCParams:
     scope: Literal["all", "expansion"] = "all"
     channel_multiple: int = 1
     reconstruct: bool = True
+    refit: bool = True  # after the closed form, refit every layer to the original model's outputs (refit.py)
+    refit_damping: float = 0.01
     alpha1: float = 1.0
     alpha2: float = 1e-3
     statistics: Literal["fractal", "noise", "bn", "calibration"] = "fractal"
@@ -54,6 +56,7 @@ class UDFCParams:
         check_range("alpha1", self.alpha1, 1e-12, 1e12)
         check_range("alpha2", self.alpha2, 0.0, 1e12)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
+        check_range("refit_damping", self.refit_damping, 1e-8, 10.0, high_open=False)
         if self.criterion in ("recon", "energy") and self.statistics == "bn":
             raise OvSparsityError("criterion 'recon' needs measured channel covariances (statistics: fractal | "
                                   "noise | calibration), BatchNorm parameters give none")
@@ -101,7 +104,7 @@ class UDFC(Algorithm):
             return ctx.require_dataset(self.name)
         if ctx.preprocessing is None:
             raise OvSparsityError(f"{self.name}: synthetic statistics need the model's preprocessing")
-        if p.statistics == "fractal":
+        if p.statistics in ("fractal", "bn"):  # bn: images only for the refit
             return FractalDataset(p.num_samples, ctx.preprocessing, seed=ctx.seed, progress=ctx.progress)
         return NoiseDataset(p.num_samples, ctx.preprocessing, seed=ctx.seed)
 
@@ -113,7 +116,8 @@ class UDFC(Algorithm):
         quantize = p.weight_bits is not None
         self._check_changes(groups, quantize)
         needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion in ("recon", "energy"))
-        images = self._images(ctx) if needs_images else None
+        refit = p.refit and (groups or quantize)
+        images = self._images(ctx) if needs_images or refit else None
         if p.criterion in ("recon", "energy") and groups:
             keep = self._recon_keep(reference, list(groups.values()), images)
         else:
@@ -123,7 +127,7 @@ class UDFC(Algorithm):
         bn = _bn_table(model) if p.reconstruct and p.statistics == "bn" else None
         in_groups = {dw.get_friendly_name() for g in groups.values() for dw in g.depthwise}
         ops_ = weighted_ops_by_name(model)  # handles stay valid: edits replace constants, not ops
-        removed = 0
+        removed, self.kept = 0, {}
         with bar(total=len(ops_), desc="UDFC", enable=ctx.progress, unit="layer") as pbar:
             for name, op in ops_.items():
                 if name in groups:  # walked again: earlier steps may have given this layer a bias Add
@@ -133,11 +137,22 @@ class UDFC(Algorithm):
                     op.set_weight(op.from_rows(fake_quantize_rows(op.to_rows(op.weight()), p.weight_bits)))
                 pbar.update(1)
         model.validate_nodes_and_infer_types()
+        refitted = self._refit(model, reference, images, ctx) if refit else []
         ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "weight_bits": p.weight_bits,
                                   "reconstruct": p.reconstruct, "statistics": p.statistics,
+                                  "refit_layers": sum(r["refit"] for r in refitted),
                                   "note": (f"{p.weight_bits}-bit weights are stored as FP32 values on the "
                                            f"{p.weight_bits}-bit grid" if quantize and p.weight_bits < 8 else "")}
         return model
+
+    def _refit(self, model: ov.Model, reference: ov.Model, images, ctx: Context) -> list:
+        from ov_sparsity.algorithms.udfc.refit import sequential_refit
+        from ov_sparsity.data import inputs
+        from ov_sparsity.data.datasets import iter_batches
+
+        values = inputs.concat([x for x, _ in iter_batches(images, 64, progress=False)])
+        return sequential_refit(model, reference, values, self.kept, self.params.weight_bits,
+                                self.params.refit_damping, progress=ctx.progress)
 
     def check(self, model: ov.Model) -> None:
         p = self.params
@@ -185,6 +200,8 @@ class UDFC(Algorithm):
         act_name = group.activation.get_node().get_friendly_name()
         if len(keep) < full:
             remove_channels(model, group, keep)
+            for node in [group.producer] + group.depthwise:
+                self.kept[node.get_friendly_name()] = np.asarray(keep)
         if p.weight_bits is not None:
             for node in [group.producer] + group.depthwise:
                 op = ops_[node.get_friendly_name()]

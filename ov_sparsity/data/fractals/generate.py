@@ -28,7 +28,7 @@ from ov_sparsity.data.fractals.render import render
 from ov_sparsity.data.preprocess import Preprocessing
 
 log = logging.getLogger("ov_sparsity")
-VERSION = "v1"
+VERSION = "v2"
 
 
 def cache_root() -> Path:
@@ -37,24 +37,63 @@ def cache_root() -> Path:
 
 @lru_cache(maxsize=4096)
 def _category(seed: int, category: int, options: FractalOptions) -> np.ndarray:
-    return sample_category(np.random.default_rng([seed, 1, category]), options)
+    return sample_category(np.random.default_rng([seed, 1, category]), options.search_options())
 
 
-def make_image(seed: int, index: int, size: int, options: FractalOptions) -> np.ndarray:
+def make_image(seed: int, index: int, size: int, options: FractalOptions,
+               system: Optional[np.ndarray] = None) -> np.ndarray:
+    """Image `index`; `system`: its category's IFS where already known (else searched)."""
     k = max(1, options.instances_per_category)
-    system = _category(seed, index // k, options)
+    system = _category(seed, index // k, options) if system is None else system
     rng = np.random.default_rng([seed, 2, index])
+    extras = tuple(jitter(system, 1 + j % 3, rng) for j in range(int(rng.integers(0, max(1, options.composite)))))
     for attempt in range(16):
-        img = render(jitter(system, index % k if attempt == 0 else 1 + attempt % 3, rng), size, rng, options)
+        img = render(jitter(system, index % k if attempt == 0 else 1 + attempt % 3, rng), size, rng, options,
+                     extras)
         if img is not None:
             return img
     img = render(system, size, rng, options)  # the category itself passed the fill test
     return img if img is not None else np.zeros((size, size, 3), np.uint8)
 
 
-def _work(args) -> list:
-    seed, indices, size, options = args
-    return [(i, make_image(seed, i, size, options)) for i in indices]
+def _work(args) -> tuple:
+    """(images [(index, image)], categories {category: system}) of one task."""
+    seed, indices, size, options, known = args
+    k = max(1, options.instances_per_category)
+    systems = dict(known)
+    for c in sorted({i // k for i in indices} - set(systems)):
+        systems[c] = _category(seed, c, options)
+    return [(i, make_image(seed, i, size, options, systems[i // k])) for i in indices], systems
+
+
+def _categories_file(seed: int, options: FractalOptions, root: Path) -> Path:
+    """The searched IFS categories of a seed, kept apart from the rendered images: other sizes and
+    rendering options reuse them."""
+    digest = hashlib.sha1(f"{VERSION}|{seed}|{options.search_options().key()}".encode()).hexdigest()[:12]
+    return root / f"ifs-categories-{VERSION}-seed{seed}-{digest}.npz"
+
+
+def _load_categories(path: Optional[Path]) -> dict:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        with np.load(path) as z:
+            return {int(name[1:]): z[name] for name in z.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        log.warning("fractal cache: %s is unreadable; searching its categories again", path)
+        return {}
+
+
+def _save_categories(path: Path, systems: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **{f"c{c}": s for c, s in sorted(systems.items())})
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("fractal cache not written (%s): %s", path, exc.strerror)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _folder(seed: int, size: int, options: FractalOptions, root: Path) -> Path:
@@ -119,11 +158,17 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
         t0 = time.perf_counter()
         workers = workers or min(os.cpu_count() or 1, 8)
         k = max(1, options.instances_per_category)
+        cat_file = _categories_file(seed, options, cache_root()) if cache else None
+        known = _load_categories(cat_file)
+        found = dict(known)
         # whole categories per task, so each category is searched once
         cats = sorted({i // k for i in missing})
         per_task = max(1, len(cats) // (workers * 4))
-        tasks = [(seed, [i for i in missing if i // k in set(cats[j:j + per_task])], size, options)
-                 for j in range(0, len(cats), per_task)]
+        tasks = []
+        for j in range(0, len(cats), per_task):
+            chunk = set(cats[j:j + per_task])
+            tasks.append((seed, [i for i in missing if i // k in chunk], size, options,
+                          {c: known[c] for c in chunk if c in known}))
         with bar(total=len(missing), desc="fractals", enable=progress) as pbar:
             if workers > 1 and len(tasks) > 1:
                 # fork: the workers run numpy only, and a user's script without a __main__
@@ -131,8 +176,9 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
                 method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
                 pool = multiprocessing.get_context(method).Pool(workers, initializer=_worker_init)
                 try:
-                    for done in pool.imap_unordered(_work, tasks):
+                    for done, systems in pool.imap_unordered(_work, tasks):
                         images.update(done)
+                        found.update(systems)
                         pbar.update(len(done))
                 except BaseException:  # Ctrl-C, SIGTERM, an error: stop every worker now
                     _terminate(pool)
@@ -141,14 +187,17 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
                 pool.join()
             else:
                 for task in tasks:
-                    done = _work(task)
+                    done, systems = _work(task)
                     images.update(done)
+                    found.update(systems)
                     pbar.update(len(done))
         elapsed = time.perf_counter() - t0
         log.info("generated %d fractal images at %dx%d in %.1f s (%.1f images/s, %d workers)", len(missing), size,
                  size, elapsed, len(missing) / elapsed, workers)
         if folder is not None:
             _save(folder, {i: images[i] for i in missing})
+        if cat_file is not None and len(found) > len(known):
+            _save_categories(cat_file, found)
     return np.stack([images[i] for i in range(n)])
 
 

@@ -22,6 +22,9 @@ import numpy as np
 JITTER_WEIGHTS = (0.8, 0.9, 1.1, 1.2)
 
 
+SEARCH_FIELDS = ("sampler", "min_maps", "max_maps", "fill_threshold", "search_points", "search_canvas")
+
+
 @dataclass(frozen=True)
 class FractalOptions:
     sampler: str = "fractaldb"  # "fractaldb" | "svd"
@@ -34,10 +37,19 @@ class FractalOptions:
     render_points: int = 60_000
     patch: bool = True
     colour: str = "random"  # "random" | "gray"
-    background: str = "random"  # "random" | "black"
+    background: str = "random"  # "random" | "black" | "texture" (gradient + 1/f noise)
+    composite: int = 1  # up to this many fractals per image (smaller jittered instances of the category)
+    texture: float = 0.0  # amplitude of 1/f noise laid over the whole image (natural images' spectrum)
+    blur: float = 0.0  # probability of a Gaussian blur (POT's augmentation: kernel 1..15, sigma ~ kernel / 6)
+    rotate: float = 0.0  # largest rotation in degrees (POT's: 30)
+    tone: str = "raw"  # "raw" | "natural": each image's channel means and contrast drawn around natural images'
 
     def key(self) -> str:
         return ",".join(f"{k}={v}" for k, v in asdict(self).items())
+
+    def search_options(self) -> "FractalOptions":
+        """These options with every rendering field at its default: what a category search depends on."""
+        return FractalOptions(**{k: getattr(self, k) for k in SEARCH_FIELDS})
 
 
 def probabilities(system: np.ndarray) -> np.ndarray:
@@ -111,24 +123,93 @@ def _svd_system(n_maps: int, rng: np.random.Generator) -> np.ndarray:
     return system
 
 
-def sample_category(rng: np.random.Generator, options: FractalOptions, max_tries: int = 2000) -> np.ndarray:
+def sample_category(rng: np.random.Generator, options: FractalOptions, max_tries: int = 4096) -> np.ndarray:
     """A system whose attractor fills >= options.fill_threshold of the search canvas."""
     return search_category(rng, options, max_tries)[0]
 
 
-def search_category(rng: np.random.Generator, options: FractalOptions, max_tries: int = 2000):
-    """(system, its measured fill ratio)."""
+_TABLE = 4096
+
+
+def _batch_coverage(systems: list, n_points: int, rng: np.random.Generator, canvas: int,
+                    burn_in: int = 12) -> np.ndarray:
+    """fill_ratio of many systems at once: one chaos game over [len(systems), chains] points, each
+    system min-max normalised onto its own canvas; 0 for a system whose orbit diverges. Chains run
+    about 50 steps after the burn-in, as in `iterate` (shorter chains keep more of the transient
+    and overstate the coverage of slowly contracting systems)."""
+    b, m = len(systems), max(len(s) for s in systems)
+    chains = max(64, n_points // 48)
+    params = np.zeros((b * m, 6))
+    table = np.empty((b, _TABLE), dtype=np.int64)  # map index by u quantised to 1/_TABLE: one gather per step
+    for i, s in enumerate(systems):
+        params[i * m:i * m + len(s)] = s
+        edges = np.round(np.cumsum(probabilities(s)) * _TABLE).astype(np.int64)
+        table[i] = i * m + np.minimum(np.searchsorted(edges, np.arange(_TABLE), side="right"), len(s) - 1)
+    steps = -(-n_points // chains)
+    rows = np.arange(b)[:, None]
+    x, y = rng.uniform(-1, 1, (2, b, chains))
+    pts = np.empty((steps, 2, b, chains))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(burn_in + steps):
+            p = params[table[rows, rng.integers(0, _TABLE, (b, chains))]]  # [b, chains, 6]
+            x, y = (p[..., 0] * x + p[..., 1] * y + p[..., 4], p[..., 2] * x + p[..., 3] * y + p[..., 5])
+            if t >= burn_in:
+                pts[t - burn_in, 0], pts[t - burn_in, 1] = x, y
+    pts = pts.transpose(2, 1, 0, 3).reshape(b, 2, -1)[:, :, :n_points]  # [b, 2, n]
+    ok = np.all(np.isfinite(pts), axis=(1, 2)) & (np.nan_to_num(np.abs(pts), posinf=np.inf).max(axis=(1, 2)) <= 1e6)
+    pts = np.where(ok[:, None, None], pts, 0.0)
+    lo, hi = pts.min(axis=2, keepdims=True), pts.max(axis=2, keepdims=True)
+    span = hi - lo
+    ok &= np.all(span[..., 0] >= 1e-9, axis=1)
+    top = np.maximum(span.max(axis=1, keepdims=True), 1e-9)
+    inner = canvas - 1
+    px = (pts - lo) / top * inner + (top - span) / top * inner / 2
+    px = np.clip(px.astype(np.int64), 0, canvas - 1)
+    flat = (rows * canvas + px[:, 1]) * canvas + px[:, 0]
+    grid = np.zeros(b * canvas * canvas, dtype=bool)
+    grid[flat.ravel()] = True
+    fills = np.count_nonzero(grid.reshape(b, -1), axis=1) / canvas ** 2
+    return np.where(ok, fills, 0.0)
+
+
+def _uniform_fill(area: float, n_points: int, canvas: int) -> float:
+    """Coverage of `n_points` uniform points over `area` of a canvas x canvas grid's pixels."""
+    return area * (1 - np.exp(-n_points / area)) / canvas ** 2
+
+
+def _prefilter_thresholds(options: FractalOptions) -> list:
+    """[(n_points, fill)] for cheap early tests. The attractor's support, spread uniformly, is the
+    most coverage its points can reach; an attractor that reaches the threshold with all points
+    has support of at least the area A solving A(1 - exp(-n/A)) = threshold, and with fewer
+    points a uniform support of A covers _uniform_fill(A, n'). Real attractors are not uniform,
+    so this is a guide, not a bound: the margin 0.95 was measured safe (of 120 systems passing
+    the full test, both samplers, the lowest early fills were 0.99 and 0.98 of 0.95 x that)
+    and drops 4 of 5 candidates after 5,000 points."""
+    canvas, n = options.search_canvas, options.search_points
+    target = options.fill_threshold * canvas ** 2
+    lo, hi = target, 1e3 * canvas ** 2
+    for _ in range(60):  # bisection: coverage of A grows with A
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mid * (1 - np.exp(-n / mid)) < target else (lo, mid)
+    return [(k, 0.95 * _uniform_fill(hi, k, canvas)) for k in (n // 20, n // 5) if k >= 500]
+
+
+def search_category(rng: np.random.Generator, options: FractalOptions, max_tries: int = 4096, batch: int = 64):
+    """(system, its measured fill ratio): the first candidate, in the order drawn, whose attractor
+    fills options.fill_threshold of the canvas with options.search_points points. Candidates are
+    tested a batch at a time, cheap tests first (_prefilter_thresholds)."""
     make = _svd_system if options.sampler == "svd" else _random_system
-    for _ in range(max_tries):
-        system = make(int(rng.integers(options.min_maps, options.max_maps + 1)), rng)
-        # coverage grows concavely with the number of points: a fifth of them covering less than
-        # a fifth of the threshold (with a margin) cannot pass; most candidates stop here
-        quick = fill_ratio(system, rng, options.search_points // 5, options.search_canvas)
-        if quick * 5 < 0.9 * options.fill_threshold:
-            continue
-        fill = fill_ratio(system, rng, options.search_points, options.search_canvas)
-        if fill >= options.fill_threshold:
-            return system, fill
+    stages = _prefilter_thresholds(options) + [(options.search_points, options.fill_threshold)]
+    for _ in range(0, max_tries, batch):
+        alive = [make(int(rng.integers(options.min_maps, options.max_maps + 1)), rng) for _ in range(batch)]
+        fills = np.zeros(batch)
+        for n_points, threshold in stages:
+            if not alive:
+                break
+            fills = _batch_coverage(alive, n_points, rng, options.search_canvas)
+            alive, fills = [s for s, f in zip(alive, fills) if f >= threshold], fills[fills >= threshold]
+        if alive:
+            return alive[0], float(fills[0])
     raise RuntimeError("no fractal category met the fill threshold")
 
 
