@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import MODELS, SHARED, export  # noqa: E402
+from benchmarks.common import SHARED, export  # noqa: E402
 
 LEVEL = {"resnet56_cifar10": 0.5, "mobilenet_v2": 0.4}
 CALIB = {"resnet56_cifar10": SHARED / "data/cifar10/calib", "mobilenet_v2": SHARED / "data/imagenet-unlabelled"}

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--prune-ratio", type=cli_type("prune_ratio"), help="UDFC: fraction of channels removed per layer")
     c.add_argument("--weight-bits", type=cli_type("weight_bits"), help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
     c.add_argument("--no-reconstruct", action="store_true", help="UDFC: prune/quantize without reconstruction")
+    c.add_argument("--no-refit", action="store_true",
+                   help="UDFC: the closed form only, without the sequential refit to the original model")
     c.add_argument("--channel-scope", choices=("all", "expansion"),
                    help="UDFC: every prunable layer, or only channels that pass a depthwise conv (MobileNetV2)")
     c.add_argument("--channel-multiple", type=cli_type("channel_multiple"),
@@ -198,12 +200,14 @@ def cmd_compress(args) -> int:
             ws["schedule"] = {"steps": 6}
     if args.eval_data:
         config.engine.eval_data_source = str(resolve_path(args.eval_data, Path.cwd()))
-    if args.udfc or args.prune_ratio is not None or args.weight_bits is not None:
+    if args.udfc or args.prune_ratio is not None or args.weight_bits is not None or args.no_refit:
         udfc = {k: v for k, v in (("prune_ratio", args.prune_ratio), ("weight_bits", args.weight_bits),
                                   ("scope", args.channel_scope), ("channel_multiple", args.channel_multiple))
                 if v is not None}
         if args.no_reconstruct:
             udfc["reconstruct"] = False
+        if args.no_refit:
+            udfc["refit"] = False
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
             config.engine.type, config.engine.data_source = "data_free", "fractal"
         config.set_algorithm_params("UDFC", udfc, first=True)

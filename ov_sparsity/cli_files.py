@@ -69,8 +69,6 @@ def cmd_zoo(args) -> int:
 def cmd_fractals(args) -> int:
     import time
 
-    from PIL import Image
-
     from ov_sparsity.data.fractals import FractalOptions, generate_images
     from ov_sparsity.outputs import atomic_output_dir, check_output_dir
 
@@ -78,12 +76,10 @@ def cmd_fractals(args) -> int:
     sheet = check_sheet_path(args.sheet, out) if args.sheet else None
     options = FractalOptions(sampler=args.sampler, colour="gray" if args.gray else "random")
     t0 = time.perf_counter()
-    images = generate_images(args.n, args.size, args.seed, options, workers=args.workers, cache=False,
-                             progress=not args.quiet)
-    elapsed = time.perf_counter() - t0
-    with atomic_output_dir(out, "fractals") as tmp:
-        for i, img in enumerate(images):
-            Image.fromarray(img).save(tmp / f"fractal_{i:05d}.png")
+    with atomic_output_dir(out, "fractals") as tmp:  # the workers write the PNGs as they go
+        images = generate_images(args.n, args.size, args.seed, options, workers=args.workers, cache=False,
+                                 progress=not args.quiet, write_to=tmp)
+        elapsed = time.perf_counter() - t0
     if sheet:
         contact_sheet(images[:32], sheet)
     print(f"{args.n} images of {args.size}x{args.size} in {args.output} "

@@ -76,3 +76,39 @@ def test_cli_generate(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [".ov-sparsity"] + [f"fractal_0000{i}.png"
                                                                                        for i in range(3)]
     assert "images/s" in capsys.readouterr().out
+
+
+def test_categories_are_cached_apart_from_the_images(monkeypatch):
+    import ov_sparsity.data.fractals.generate as gen
+
+    first = generate_images(4, 32, seed=7, options=FAST, workers=1, progress=False)
+    files = list(gen.cache_root().glob("ifs-categories-*.npz"))
+    assert len(files) == 1
+    with np.load(files[0]) as z:
+        assert sorted(z.files) == ["c0"]  # 4 instances per category: one category
+    monkeypatch.setattr(gen, "sample_category", lambda *a: pytest.fail("searched again"))
+    gen._category.cache_clear()
+    other_size = generate_images(4, 48, seed=7, options=FAST, workers=1, progress=False)  # renders, no search
+    assert other_size.shape == (4, 48, 48, 3) and first.shape == (4, 32, 32, 3)
+
+
+def test_workers_write_the_images_where_asked(tmp_path):
+    images = generate_images(5, 32, seed=3, options=FAST, workers=2, cache=False, progress=False,
+                             write_to=tmp_path)
+    from PIL import Image
+
+    for i in range(5):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"fractal_{i:05d}.png")), images[i])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"fractal_{i:05d}.png" for i in range(5)]
+
+
+def test_synthetic_images_get_the_synthetic_damping():
+    from ov_sparsity.algorithms.obs.algorithm import DAMPING, SYNTHETIC_DAMPING, default_damping
+    from ov_sparsity.data import NoiseDataset
+    from ov_sparsity.data.datasets import ArrayDataset, Subset
+
+    pre = Preprocessing.preset("cifar10")
+    fractals = FractalDataset(4, pre, seed=0, options=FAST, workers=1, progress=False)
+    assert default_damping(Subset(fractals, [0, 1])) == SYNTHETIC_DAMPING
+    assert default_damping(NoiseDataset(2, pre)) == SYNTHETIC_DAMPING
+    assert default_damping(ArrayDataset([np.zeros((3, 4, 4), np.float32)])) == DAMPING == 0.01

@@ -75,7 +75,7 @@ class WeightSparsityParams:
     weights_lr: float = 1e-5
     bias_lr: float = 1e-4
     use_only_fp_inputs: bool = False
-    damping: float = 0.01
+    damping: Optional[float] = None  # None: 0.01 of mean diag H on calibration images, 0.3 on synthetic ones
     memory_budget_gb: float = 3.0  # second_order: frontier activations; lstsq/adam: layer data
     # progressive schedule and accuracy-aware stopping
     schedule: Optional[dict] = None
@@ -136,7 +136,9 @@ class WeightSparsity(Algorithm):
         self.levels = p.schedule_.levels(p.sparsity_level)
         magnitude = p.method == "magnitude"
         self.bias = BiasCorrection(ignored_scope=self.scope) if p.bias_correction and magnitude else None
-        self.tuning = (LayerwiseFinetuning(ignored_scope=self.scope, **{k: getattr(p, k) for k in TUNING_KEYS})
+        tuning = {k: getattr(p, k) for k in TUNING_KEYS}
+        tuning["damping"] = 0.01 if p.damping is None else p.damping
+        self.tuning = (LayerwiseFinetuning(ignored_scope=self.scope, **tuning)
                        if p.use_layerwise_tuning else None)
 
     def _prune(self, level: float):

@@ -25,6 +25,7 @@ class Dataset:
         raise NotImplementedError
 
     description = "dataset"
+    synthetic = False  # True: generated images (fractals, noise), not the user's data
 
 
 def read_synsets(path: Path) -> dict:
@@ -134,6 +135,8 @@ class NoiseDataset(Dataset):
     """White noise: uniform 0..255 RGB pixels through the model's own preprocessing.
     Image i depends only on (seed, i): no global RNG state."""
 
+    synthetic = True
+
     def __init__(self, n: int, preprocessing: Preprocessing, seed: int = 0):
         self.n, self.preprocessing, self.seed = int(n), preprocessing, int(seed)
         self.description = f"white noise ({n} images, seed {seed})"
@@ -181,6 +184,7 @@ class Subset(Dataset):
     def __init__(self, base: Dataset, indices: Sequence[int]):
         self.base, self.indices = base, list(indices)
         self.description = f"{len(self.indices)} of {base.description}"
+        self.synthetic = base.synthetic
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -236,6 +240,7 @@ class CachedDataset(Dataset):
             items += [(inputs.take(batch, i), label) for i, label in enumerate(labels.tolist())]
         self.items = items
         self.description = base.description
+        self.synthetic = base.synthetic
 
     def __len__(self) -> int:
         return len(self.items)

@@ -55,10 +55,11 @@ def _inputs(compiled: ov.CompiledModel, rng: np.random.Generator) -> dict:
 
 
 def interleaved_latency(models: list[ov.Model], seconds: float = 5.0, rounds: int = 10, seed: int = 0,
-                        config: Optional[dict] = None, tick: Optional[Callable[[float], None]] = None) -> list[dict]:
-    """Batch-1 synchronous latency per model (median, mean, p10/p90, min in ms): `rounds`
-    rounds, each running every model for seconds/rounds/len(models) in turn."""
-    compiled = [compile_model(with_batch1(m), hint="LATENCY", extra=config) for m in models]
+                        config: Optional[dict] = None, tick: Optional[Callable[[float], None]] = None,
+                        batch: int = 1) -> list[dict]:
+    """Synchronous latency of one batch (1 image unless `batch`) per model (median, mean, p10/p90,
+    min in ms): `rounds` rounds, each running every model for seconds/rounds/len(models) in turn."""
+    compiled = [compile_model(with_batch1(m, batch), hint="LATENCY", extra=config) for m in models]
     requests = [c.create_infer_request() for c in compiled]
     rng = np.random.default_rng(seed)
     inputs = [_inputs(c, rng) for c in compiled]

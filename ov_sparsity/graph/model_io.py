@@ -37,14 +37,14 @@ def read_model(xml: str | os.PathLike, weights: str | os.PathLike | None = None)
         raise OvSparsityError(f"cannot read model {xml}: {ov_error_text(exc)}") from None
 
 
-def with_batch1(model: ov.Model) -> ov.Model:
-    """A clone whose inputs have batch 1 (latency runs, per-image MAC counts)."""
+def with_batch1(model: ov.Model, batch: int = 1) -> ov.Model:
+    """A clone whose inputs have batch 1, or `batch` (latency runs, per-image MAC counts)."""
     clone = model.clone()
     shapes = {}
     for p in clone.get_parameters():
         ps = ov.PartialShape(p.get_partial_shape())
         if ps.rank.is_static and len(ps):
-            ps[0] = 1
+            ps[0] = batch
         shapes[p.output(0)] = ps
     clone.reshape(shapes)
     return clone

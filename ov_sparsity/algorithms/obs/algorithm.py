@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 import openvino as ov
@@ -30,6 +30,12 @@ from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.progress import bar
 
 MIN_SAMPLES_PER_INPUT = 2  # fewer samples than this per Hessian column: keep only its diagonal and means
+DAMPING = 0.01  # of mean diag H, on calibration images
+SYNTHETIC_DAMPING = 0.3  # on synthetic images (fractals, noise): their Hessians are trusted less (docs/fractals.md)
+
+
+def default_damping(dataset) -> float:
+    return SYNTHETIC_DAMPING if getattr(dataset, "synthetic", False) else DAMPING
 
 
 @dataclass
@@ -38,7 +44,7 @@ class SecondOrderParams:
     allocation: Literal["threshold", "loss", "uniform"] = "threshold"  # how the global level is spread over layers
     criterion: Literal["lamp", "l2_normalized", "magnitude"] = "lamp"  # scores for 'threshold'
     block_size: int = 128
-    damping: float = 0.01
+    damping: Optional[float] = None  # None: DAMPING, or SYNTHETIC_DAMPING on synthetic images
     target: Literal["dense", "current"] = "dense"  # fit the dense model's output, or the layer's own on its inputs
     refit: bool = True  # after the mask is chosen, solve the masked least squares exactly
     num_samples: int = 300  # calibration images used for the Hessians (fewer if memory_budget_gb says so)
@@ -53,7 +59,8 @@ class SecondOrderParams:
     def __post_init__(self):
         check_range("sparsity_level", self.sparsity_level, 0.0, 1.0)
         check_range("block_size", self.block_size, 1, 1 << 20)
-        check_range("damping", self.damping, 1e-8, 10.0, high_open=False)
+        if self.damping is not None:
+            check_range("damping", self.damping, 1e-8, 10.0, high_open=False)
         check_range("num_samples", self.num_samples, 1, 1 << 24)
         check_range("stream_samples", self.stream_samples, 1, 1 << 24)
         check_range("batch_size", self.batch_size, 1, 4096, high_open=False)
@@ -143,7 +150,7 @@ class SecondOrderSparsity(Algorithm):
             sizes = {n: w.size for n, w in weights.items()}
             data = collect_layer_data(ctx.dense_model, None, list(weights), _subset(ctx.dataset, p.num_samples),
                                       gram=True, progress=False)
-            curves = {name: saliency_curve(_augmented_rows(op, data[name].geometry), data[name].gram, p.damping)
+            curves = {name: saliency_curve(_augmented_rows(op, data[name].geometry), data[name].gram, self.damping)
                       for name, op in ops_.items()}
             self.curves = curves
             return allocate(curves, sizes, int(round(p.sparsity_level * sum(sizes.values()))),
@@ -201,18 +208,18 @@ class SecondOrderSparsity(Algorithm):
         rows = op.to_rows(op.weight())
         w_aug = _augmented_rows(op, geo)
         energy = float(torch.einsum("goi,gij,goj->", w_aug, gram, w_aug))
-        start = retarget(w_aug, gram, cross, p.damping) if cross is not None else w_aug
+        start = retarget(w_aug, gram, cross, self.damping) if cross is not None else w_aug
         clock.append(time.perf_counter())
         keep_pruned = ctx.masks.get(op.name)
         result = prune_layer(start[..., :-1], start[..., -1], gram, count,
-                             block=p.block_size, damp=p.damping,
+                             block=p.block_size, damp=self.damping,
                              keep_pruned=None if keep_pruned is None else torch.from_numpy(
                                  geo.group_rows(op.to_rows(keep_pruned))))
         clock.append(time.perf_counter())
         solved = torch.cat([result.weight, result.bias[..., None]], dim=2)
         if p.refit and full:  # the exact masked least squares on the chosen mask (every kept weight moves)
             keep = torch.cat([~result.mask, torch.ones_like(result.mask[..., :1])], dim=2)
-            solved = solve_masked(gram, cross, w_aug, keep, p.damping)
+            solved = solve_masked(gram, cross, w_aug, keep, self.damping)
         clock.append(time.perf_counter())
         op.set_weight(op.from_rows(solved[..., :-1].reshape(geo.out_channels, -1).numpy().astype(np.float32)))
         op.set_bias(solved[..., -1].reshape(-1).numpy().astype(np.float32))
@@ -251,6 +258,7 @@ class SecondOrderSparsity(Algorithm):
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         dataset = ctx.require_dataset(self.name)
+        self.damping = p.damping if p.damping is not None else default_damping(dataset)
         # handles stay valid while the walk edits weights: edits replace constants, not ops
         ops_ = {op.name: op for op in find_weighted_ops(model, p.ignored_scope) if op.type in SUPPORTED}
         if not ops_:

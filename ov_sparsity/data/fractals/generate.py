@@ -57,13 +57,35 @@ def make_image(seed: int, index: int, size: int, options: FractalOptions,
 
 
 def _work(args) -> tuple:
-    """(images [(index, image)], categories {category: system}) of one task."""
-    seed, indices, size, options, known = args
+    """(images [(index, image)], categories {category: system}) of one task; each image is also
+    written as PNG into every folder of `folders` ((folder, name pattern)), by the worker that made it."""
+    seed, indices, size, options, known, folders = args
     k = max(1, options.instances_per_category)
     systems = dict(known)
     for c in sorted({i // k for i in indices} - set(systems)):
         systems[c] = _category(seed, c, options)
-    return [(i, make_image(seed, i, size, options, systems[i // k])) for i in indices], systems
+    done = []
+    for i in indices:
+        img = make_image(seed, i, size, options, systems[i // k])
+        for folder, pattern, required in folders:
+            _write_png(img, folder / pattern.format(i), required)
+        done.append((i, img))
+    return done, systems
+
+
+def _write_png(img: np.ndarray, path: Path, required: bool = True) -> None:
+    """Written whole or not at all (a temporary name, then renamed); where not `required` (the
+    cache) a failure is only logged: a read-only home is no reason to fail."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    try:
+        Image.fromarray(img).save(tmp, compress_level=1)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if required:
+            raise
+        log.warning("fractal cache not written (%s): %s", path.parent, exc.strerror)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _categories_file(seed: int, options: FractalOptions, root: Path) -> Path:
@@ -140,8 +162,10 @@ def _read_cached(path: Path) -> Optional[np.ndarray]:
 
 
 def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[FractalOptions] = None,
-                    workers: Optional[int] = None, cache: bool = True, progress: bool = True) -> np.ndarray:
-    """[n, size, size, 3] uint8, generated with `workers` processes (default: all cores) or read from cache."""
+                    workers: Optional[int] = None, cache: bool = True, progress: bool = True,
+                    write_to: Optional[Path] = None) -> np.ndarray:
+    """[n, size, size, 3] uint8, generated with `workers` processes (default: all cores) or read from cache;
+    write_to: a folder where the workers also write each new image as fractal_NNNNN.png."""
     from ov_sparsity.progress import bar
 
     options = options or FractalOptions()
@@ -159,6 +183,13 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
         workers = workers or min(os.cpu_count() or 1, 8)
         k = max(1, options.instances_per_category)
         cat_file = _categories_file(seed, options, cache_root()) if cache else None
+        folders = [(write_to, "fractal_{:05d}.png", True)] if write_to is not None else []
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                folders.append((folder, "{:05d}.png", False))
+            except OSError as exc:
+                log.warning("fractal cache not written (%s): %s", folder, exc.strerror)
         known = _load_categories(cat_file)
         found = dict(known)
         # whole categories per task, so each category is searched once
@@ -168,7 +199,7 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
         for j in range(0, len(cats), per_task):
             chunk = set(cats[j:j + per_task])
             tasks.append((seed, [i for i in missing if i // k in chunk], size, options,
-                          {c: known[c] for c in chunk if c in known}))
+                          {c: known[c] for c in chunk if c in known}, folders))
         with bar(total=len(missing), desc="fractals", enable=progress) as pbar:
             if workers > 1 and len(tasks) > 1:
                 # fork: the workers run numpy only, and a user's script without a __main__
@@ -194,29 +225,18 @@ def generate_images(n: int, size: int = 256, seed: int = 0, options: Optional[Fr
         elapsed = time.perf_counter() - t0
         log.info("generated %d fractal images at %dx%d in %.1f s (%.1f images/s, %d workers)", len(missing), size,
                  size, elapsed, len(missing) / elapsed, workers)
-        if folder is not None:
-            _save(folder, {i: images[i] for i in missing})
+        if write_to is not None:  # images read from the cache are written here too
+            for i in sorted(set(range(n)) - set(missing)):
+                _write_png(images[i], write_to / f"fractal_{i:05d}.png")
         if cat_file is not None and len(found) > len(known):
             _save_categories(cat_file, found)
     return np.stack([images[i] for i in range(n)])
 
 
-def _save(folder: Path, images: dict) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, img in images.items():
-            tmp = folder / f".{i:05d}.{os.getpid()}.png"
-            try:
-                Image.fromarray(img).save(tmp)
-                os.replace(tmp, folder / f"{i:05d}.png")
-            finally:
-                tmp.unlink(missing_ok=True)
-    except OSError as exc:  # a read-only home is no reason to fail
-        log.warning("fractal cache not written (%s): %s", folder, exc.strerror)
-
-
 class FractalDataset(Dataset):
     """n fractal images through the model's own preprocessing."""
+
+    synthetic = True
 
     def __init__(self, n: int, preprocessing: Preprocessing, seed: int = 0, options: Optional[FractalOptions] = None,
                  cache: bool = True, progress: bool = True, workers: Optional[int] = None):
