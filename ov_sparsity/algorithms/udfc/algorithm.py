@@ -41,7 +41,7 @@ class UDFCParams:
     channel_multiple: int = 1
     reconstruct: bool = True
     refit: bool = True  # after the closed form, refit every layer to the original model's outputs (refit.py)
-    refit_damping: float = 0.01
+    refit_damping: Optional[float] = None  # None: 0.01 on calibration images, 1.0 on synthetic statistics
     alpha1: float = 1.0
     alpha2: float = 1e-3
     statistics: Literal["fractal", "noise", "bn", "calibration"] = "fractal"
@@ -56,7 +56,8 @@ class UDFCParams:
         check_range("alpha1", self.alpha1, 1e-12, 1e12)
         check_range("alpha2", self.alpha2, 0.0, 1e12)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
-        check_range("refit_damping", self.refit_damping, 1e-8, 10.0, high_open=False)
+        if self.refit_damping is not None:
+            check_range("refit_damping", self.refit_damping, 1e-8, 10.0, high_open=False)
         if self.criterion in ("recon", "energy") and self.statistics == "bn":
             raise OvSparsityError("criterion 'recon' needs measured channel covariances (statistics: fractal | "
                                   "noise | calibration), BatchNorm parameters give none")
@@ -150,9 +151,13 @@ class UDFC(Algorithm):
         from ov_sparsity.data import inputs
         from ov_sparsity.data.datasets import iter_batches
 
+        p = self.params
+        # synthetic statistics are trusted less: the refit leans on the closed form's weights
+        # (ResNet-56, 30%, fractals: 71.91 / 72.80 / 73.28 top-1 at damping 0.01 / 0.1 / 1.0)
+        damping = p.refit_damping if p.refit_damping is not None else \
+            (0.01 if p.statistics == "calibration" else 1.0)
         values = inputs.concat([x for x, _ in iter_batches(images, 64, progress=False)])
-        return sequential_refit(model, reference, values, self.kept, self.params.weight_bits,
-                                self.params.refit_damping, progress=ctx.progress)
+        return sequential_refit(model, reference, values, self.kept, p.weight_bits, damping, progress=ctx.progress)
 
     def check(self, model: ov.Model) -> None:
         p = self.params
