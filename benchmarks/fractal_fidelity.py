@@ -49,6 +49,7 @@ VARIANTS = {
     "tone": {**V1, "tone": "natural"},
     "tone-texture": {**V1, **TEXTURE, "tone": "natural"},
     "all": {**V1, **TEXTURE, **AUGMENT, "composite": 3, "tone": "natural"},
+    "tone-augment-composite": {**V1, **AUGMENT, "composite": 3, "tone": "natural"},
     "default": {},
 }
 

@@ -28,7 +28,7 @@ from ov_sparsity.data.fractals.render import render
 from ov_sparsity.data.preprocess import Preprocessing
 
 log = logging.getLogger("ov_sparsity")
-VERSION = "v2"
+VERSION = "v4"  # bumped whenever an image of the same options changes
 
 
 def cache_root() -> Path:

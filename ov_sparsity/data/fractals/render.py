@@ -17,7 +17,7 @@ def _patch_kernel(rng: np.random.Generator) -> np.ndarray:
 
 
 def _stamp(density: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """density [M, H, W] convolved with a 3x3 kernel (zero padded)."""
+    """planes [M, H, W] convolved with a 3x3 kernel (zero padded)."""
     padded = np.pad(density, ((0, 0), (1, 1), (1, 1)))
     h, w = density.shape[1:]
     out = np.zeros_like(density)
@@ -63,24 +63,30 @@ def _background(size: int, rng: np.random.Generator, kind: str) -> np.ndarray:
     return img
 
 
-def _layer(system: np.ndarray, size: int, rng: np.random.Generator, options: FractalOptions):
+def _layer(system: np.ndarray, size: int, rng: np.random.Generator, options: FractalOptions, points: int = 0):
     """One fractal as (rgb [size, size, 3], alpha [size, size, 1]), or None if it degenerated."""
-    pts, which = iterate(system, options.render_points, rng)
+    pts, which = iterate(system, points or options.render_points, rng)
     px = to_pixels(pts, size, margin=rng.uniform(0.02, 0.12))
     if px is None:
         return None
     if rng.random() < 0.5:
         px[:, 0] = size - 1 - px[:, 0]  # horizontal flip
     n_maps = len(system)
-    flat = (which * size + px[:, 1]) * size + px[:, 0]
-    density = np.bincount(flat, minlength=n_maps * size * size).reshape(n_maps, size, size).astype(np.float64)
-    if options.patch:
-        density = _stamp(density, _patch_kernel(rng))
-    total = density.sum(axis=0)
+    # per pixel: the point count and the colour-weighted counts (one colour per map: multicolour
+    # fractals); the patch stamp is linear, so it is applied to these four planes, not per map
+    kernel = _patch_kernel(rng) if options.patch else None
+    colours = _colours(n_maps, rng, options.colour == "gray")
+    pix = px[:, 1] * size + px[:, 0]
+    weights = colours[which]  # [n, 3]
+    planes = np.stack([np.bincount(pix, minlength=size * size)] +
+                      [np.bincount(pix, weights=weights[:, k], minlength=size * size) for k in range(3)])
+    planes = planes.reshape(4, size, size).astype(np.float32)
+    if kernel is not None:
+        planes = _stamp(planes, kernel)
+    total = planes[0]
     if np.count_nonzero(total) < 0.01 * size * size:
         return None
-    colours = _colours(n_maps, rng, options.colour == "gray")  # one colour per map: multicolour fractals
-    rgb = np.einsum("mhw,mc->hwc", density, colours) / np.maximum(total, 1e-9)[..., None]
+    rgb = np.moveaxis(planes[1:], 0, -1) / np.maximum(total, 1e-9)[..., None]
     alpha = np.clip(np.log1p(total) / np.log1p(np.percentile(total[total > 0], 95)), 0, 1)[..., None]
     return rgb, alpha
 
@@ -103,9 +109,11 @@ def _augment(img: np.ndarray, rng: np.random.Generator, options: FractalOptions)
     pil = Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8))
     if options.rotate > 0:
         size = img.shape[0]
-        big = Image.fromarray(np.pad(np.asarray(pil), ((size // 2,) * 2, (size // 2,) * 2, (0, 0)), mode="reflect"))
+        angle = np.radians(min(options.rotate, 45.0))
+        pad = int(np.ceil(size / 2 * (np.cos(angle) + np.sin(angle) - 1))) + 1  # the corners' reach
+        big = Image.fromarray(np.pad(np.asarray(pil), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
         big = big.rotate(rng.uniform(-options.rotate, options.rotate), resample=Image.BILINEAR)
-        pil = big.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
+        pil = big.crop((pad, pad, pad + size, pad + size))
     if options.blur > 0 and rng.random() < options.blur:
         kernel = int(rng.integers(0, 8)) * 2 + 1  # 1, 3, ..., 15 pixels at 224 px
         pil = pil.filter(ImageFilter.GaussianBlur(kernel / 6 * img.shape[0] / 224))
@@ -136,7 +144,8 @@ def render(system: np.ndarray, size: int, rng: np.random.Generator, options: Fra
     rgb, alpha = layer
     img = _background(size, rng, options.background) * (1 - alpha) + rgb * alpha
     for extra in extras:
-        small = _layer(extra, max(8, int(size * rng.uniform(0.33, 0.67))), rng, options)
+        scale = rng.uniform(0.33, 0.67)  # as many points per pixel as the main fractal
+        small = _layer(extra, max(8, int(size * scale)), rng, options, max(1000, int(options.render_points * scale ** 2)))
         if small is not None:
             _paste(img, small, rng)
     if options.texture > 0:
