@@ -102,7 +102,6 @@ def layer_statistics(model, datasets: dict, n: int = 64) -> dict:
 
 def main() -> None:
     from ov_sparsity.api import labelled_images, sparsify
-    from ov_sparsity.engine.evaluate import evaluate
     from ov_sparsity.engine.infer import predict
     from ov_sparsity.graph import read_model
 
@@ -164,7 +163,6 @@ def main() -> None:
               f"{r['dense_top1'] - r['top1']:.2f} | {r['agreement']:.2f} | {s.get('mean_shift', 0):.3f} | "
               f"{s.get('abs_log_std_ratio', 0):.3f} | {s.get('dead_on_synthetic', 0):.3f} | "
               f"{s.get('gram_cosine', 0):.3f} |")
-    _ = evaluate  # the CLI's evaluator computes the same top-1 / agreement
 
 
 if __name__ == "__main__":
