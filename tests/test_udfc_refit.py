@@ -65,3 +65,18 @@ def test_gptq_weights_lie_on_the_grid_and_beat_rounding():
         return float(np.mean((x_aug @ (v[0] - w[0]).T) ** 2))
 
     assert err(q) < 0.8 * err(rtn)  # measured 0.67
+
+
+def test_auto_criterion_scores_depthwise_chains_by_reconstruction_and_others_by_l1():
+    model = build("depthwise", hw=16)  # groups: conv1 (through a depthwise conv), pw (none)
+    data = random_inputs(model, n=16)
+
+    def kept(criterion):
+        algo = create_algorithm("UDFC", {"prune_ratio": 0.4, "statistics": "calibration", "criterion": criterion,
+                                         "refit": False})
+        Pipeline([algo]).run(model, data, progress=False)
+        return {n: k.tolist() for n, k in algo.kept.items()}
+
+    auto, recon, l1 = kept("auto"), kept("recon"), kept("l1")
+    assert auto["conv1"] == recon["conv1"] != l1["conv1"]
+    assert auto["pw"] == l1["pw"]

@@ -35,7 +35,9 @@ BN_KEY = ["ov_sparsity", "batchnorm"]
 class UDFCParams:
     prune_ratio: float = 0.3
     weight_bits: Optional[int] = None  # None: no quantization
-    criterion: Literal["l1", "l2", "recon", "energy"] = "l1"
+    # auto: "recon" for channels that pass through a depthwise conv (MobileNetV2's expansions, where
+    # l1 of the producer's rows measured far worse), "l1" elsewhere (ResNet-56: l1 measured best)
+    criterion: Literal["auto", "l1", "l2", "recon", "energy"] = "auto"
     distribution: Literal["per_layer", "global"] = "per_layer"
     scope: Literal["all", "expansion"] = "all"
     channel_multiple: int = 1
@@ -58,6 +60,8 @@ class UDFCParams:
         check_range("num_samples", self.num_samples, 1, 1 << 20)
         if self.refit_damping is not None:
             check_range("refit_damping", self.refit_damping, 1e-8, 10.0, high_open=False)
+        if self.criterion == "auto" and self.statistics == "bn":
+            self.criterion = "l1"  # no measured covariances to score with
         if self.criterion in ("recon", "energy") and self.statistics == "bn":
             raise OvSparsityError("criterion 'recon' needs measured channel covariances (statistics: fractal | "
                                   "noise | calibration), BatchNorm parameters give none")
@@ -116,15 +120,17 @@ class UDFC(Algorithm):
             p.weight_bits else {}
         quantize = p.weight_bits is not None
         self._check_changes(groups, quantize)
-        needs_images = groups and p.statistics != "bn" and (p.reconstruct or p.criterion in ("recon", "energy"))
+        measured = [g for g in groups.values() if p.criterion in ("recon", "energy") or
+                    (p.criterion == "auto" and g.depthwise)]
+        by_norm = [g for g in groups.values() if g.name not in {m.name for m in measured}]
+        needs_images = groups and p.statistics != "bn" and (p.reconstruct or bool(measured))
         refit = p.refit and (groups or quantize)
         images = self._images(ctx) if needs_images or refit else None
-        if p.criterion in ("recon", "energy") and groups:
-            keep = self._recon_keep(reference, list(groups.values()), images)
-        else:
-            keep = select_channels(list(groups.values()), p.prune_ratio, p.criterion, p.distribution,
-                                   p.channel_multiple) if groups \
-                else {}
+        norm = "l1" if p.criterion == "auto" else p.criterion
+        keep = select_channels(by_norm, p.prune_ratio, norm, p.distribution, p.channel_multiple) if by_norm else {}
+        if measured:
+            keep.update(self._recon_keep(reference, measured, images, "recon" if p.criterion == "auto"
+                                         else p.criterion))
         bn = _bn_table(model) if p.reconstruct and p.statistics == "bn" else None
         in_groups = {dw.get_friendly_name() for g in groups.values() for dw in g.depthwise}
         ops_ = weighted_ops_by_name(model)  # handles stay valid: edits replace constants, not ops
@@ -178,7 +184,7 @@ class UDFC(Algorithm):
             raise OvSparsityError(f"{self.name} would change nothing: {why}; raise --prune-ratio or add "
                                   "--weight-bits")
 
-    def _recon_keep(self, reference, groups, images) -> dict:
+    def _recon_keep(self, reference, groups, images, criterion: str) -> dict:
         p = self.params
         names = [g.activation.get_node().get_friendly_name() for g in groups]
         grams = activation_moments(reference, list(dict.fromkeys(names)), images)
@@ -187,7 +193,7 @@ class UDFC(Algorithm):
             energy = sum(consumer_energy(const_value(node.input(1).get_source_output()), axis)
                          for node, _, axis in g.consumers)
             n_prune = prune_count(g.channels, int(round(p.prune_ratio * g.channels)), p.channel_multiple)
-            if p.criterion == "energy":  # what the consumer loses if the channel's centred signal goes
+            if criterion == "energy":  # what the consumer loses if the channel's centred signal goes
                 gram = grams[act]
                 centred = np.diag(gram)[:-1] - gram[-1, :-1] ** 2  # variance: the mean moves to the bias
                 scores = centred * np.diag(energy)
