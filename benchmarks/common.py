@@ -17,8 +17,9 @@ MODELS = {
                          "calib": SHARED / "data/cifar10/calib", "test": SHARED / "data/cifar10/test"},
     "resnet56_cifar10": {"weights": SHARED / "models/cifar10/resnet56-4bfd9763.th",
                          "calib": SHARED / "data/cifar10/calib", "test": SHARED / "data/cifar10/test"},
+    # ImageNet: calibrate on the unlabelled images, evaluate on all 500 labelled samples
     "mobilenet_v2": {"weights": SHARED / "models/imagenet/mobilenet_v2-b0353104.pth",
-                     "calib": SHARED / "data/imagenet-samples", "test": SHARED / "data/imagenet-samples"},
+                     "calib": SHARED / "data/imagenet-unlabelled", "test": SHARED / "data/imagenet-samples"},
 }
 
 

@@ -21,11 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import MODELS, SHARED, cli, command_line, evaluate, export  # noqa: E402
+from benchmarks.common import MODELS, cli, command_line, evaluate, export  # noqa: E402
 
 LEVELS = {"resnet56_cifar10": 0.5, "mobilenet_v2": 0.4}
-CALIB = {"mobilenet_v2": SHARED / "data/imagenet-unlabelled"}
-TEST = {"mobilenet_v2": SHARED / "data/imagenet-samples"}
 SOURCES = ("real", "fractal", "noise")
 
 
@@ -63,11 +61,11 @@ def main() -> None:
     rows = json.loads(path.read_text()) if path.exists() else []
     for model in args.models:
         dense = export(model, work)
-        test = TEST.get(model, MODELS[model]["test"])
+        test = MODELS[model]["test"]
         for source in SOURCES:
             if any(r["model"] == model and r["source"] == source for r in rows):
                 continue
-            data = CALIB.get(model, MODELS[model]["calib"]) if source == "real" else source
+            data = MODELS[model]["calib"] if source == "real" else source
             out = work / "out" / f"{model}_{source}"
             cmd = ["compress", dense, "-o", out, "--sparsity", LEVELS[model], "--int8", "--data", data]
             _, wall = cli(*cmd)

@@ -28,11 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SHARED, export  # noqa: E402
+from benchmarks.common import MODELS, export  # noqa: E402
 
 LEVEL = {"resnet56_cifar10": 0.5, "mobilenet_v2": 0.4}
-CALIB = {"resnet56_cifar10": SHARED / "data/cifar10/calib", "mobilenet_v2": SHARED / "data/imagenet-unlabelled"}
-TEST = {"resnet56_cifar10": SHARED / "data/cifar10/test", "mobilenet_v2": SHARED / "data/imagenet-samples"}
 PRESET = {"resnet56_cifar10": "cifar10", "mobilenet_v2": "imagenet"}
 
 # FractalOptions overrides per variant ("v1": the options before issue 14)
@@ -61,7 +59,7 @@ def dataset_for(source: str, model: str, n: int, seed: int = 0):
 
     pre = Preprocessing.preset(PRESET[model])
     if source == "real":
-        return random_subset(ImageFolder(CALIB[model], pre), n, seed)
+        return random_subset(ImageFolder(MODELS[model]["calib"], pre), n, seed)
     if source == "noise":
         return NoiseDataset(n, pre, seed=seed)
     return FractalDataset(n, pre, seed=seed, options=FractalOptions(**VARIANTS[source]), progress=False)
@@ -131,7 +129,7 @@ def main() -> None:
                   flush=True)
         if args.stats_only:
             continue
-        test = labelled_images(TEST[model_name], PRESET[model_name], dense)
+        test = labelled_images(MODELS[model_name]["test"], PRESET[model_name], dense)
         dense_logits, labels = predict(dense, test, progress=False)
         dense_top1 = float(np.mean(dense_logits.argmax(1) == labels) * 100)
         recipe = json.loads(args.recipe)

@@ -21,13 +21,12 @@ import nncf
 import openvino as ov
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODELS, SHARED, cli, command_line, evaluate, export  # noqa: E402
+from common import MODELS, cli, command_line, evaluate, export  # noqa: E402
 
 from ov_sparsity.api import resolve_preprocessing  # noqa: E402
 from ov_sparsity.data import ImageFolder, random_subset  # noqa: E402
 from ov_sparsity.nncf import quantize_with_sparsity  # noqa: E402
 
-CALIB = {"mobilenet_v2": SHARED / "data/imagenet-unlabelled"}
 LEVELS = {"mobilenet_v2": 0.4}
 
 
@@ -41,7 +40,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         dense_xml = export(name, args.work)
-        calib, test = CALIB.get(name, MODELS[name]["calib"]), MODELS[name]["test"]
+        calib, test = MODELS[name]["calib"], MODELS[name]["test"]
         level = LEVELS.get(name, 0.5)
         model = ov.Core().read_model(dense_xml)
         images = random_subset(ImageFolder(calib, resolve_preprocessing(None, model)), 300, 0)

@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODELS, SHARED, command_line, evaluate, export  # noqa: E402
+from common import MODELS, command_line, evaluate, export  # noqa: E402
 
-CALIB = {"mobilenet_v2": SHARED / "data/imagenet-unlabelled"}
 ROWS = {
     "magnitude + corrections": ["--fast"],
     "+ lstsq (POT recipe)": ["--tune", "lstsq"],
@@ -58,7 +57,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         dense = export(name, args.work)
-        calib = CALIB.get(name, MODELS[name]["calib"])
+        calib = MODELS[name]["calib"]
         test = MODELS[name]["test"]
         levels = args.levels or ([0.4, 0.5] if name == "mobilenet_v2" else [0.5, 0.7])
         for level in levels:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import MODELS, SHARED, cli, command_line, evaluate, export  # noqa: E402
+from benchmarks.common import MODELS, cli, command_line, evaluate, export  # noqa: E402
 
-TEST = {"mobilenet_v2": SHARED / "data/imagenet-samples"}  # all 500: no calibration images are needed
 
 
 def dense_int8(model: str, dense: Path, work: Path) -> Path:
@@ -71,7 +70,7 @@ def main() -> None:
                                                                 (model, ratio, bits, rec, ()) in done):
             continue
         dense = export(model, work)
-        test = TEST.get(model, MODELS[model]["test"])
+        test = MODELS[model]["test"]
         if model not in dense_info:
             dense_info[model] = {"top1": evaluate(dense, test)["top1"], **complexity(read_model(dense))}
         out = work / "out" / (f"{model}_p{int(ratio * 100)}_b{bits or 32}_{'rec' if rec else 'plain'}"

@@ -87,7 +87,7 @@ def test_categories_are_cached_apart_from_the_images(monkeypatch):
     with np.load(files[0]) as z:
         assert sorted(z.files) == ["c0"]  # 4 instances per category: one category
     monkeypatch.setattr(gen, "sample_category", lambda *a: pytest.fail("searched again"))
-    gen._category.cache_clear()
+    gen._searched.cache_clear()
     other_size = generate_images(4, 48, seed=7, options=FAST, workers=1, progress=False)  # renders, no search
     assert other_size.shape == (4, 48, 48, 3) and first.shape == (4, 32, 32, 3)
 

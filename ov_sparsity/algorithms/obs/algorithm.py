@@ -68,22 +68,27 @@ class SecondOrderParams:
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
 
 
-def _columns(geo: LayerGeometry, values: np.ndarray) -> torch.Tensor:
-    """[G, F, M]: every receptive-field patch of the batch as a column, per group."""
+def columns(geo: LayerGeometry, values: np.ndarray, groups: np.ndarray | None = None) -> torch.Tensor:
+    """[G, F, M]: every receptive-field patch of the batch as a column, per group (only `groups`,
+    where given: the kept channels of a pruned depthwise conv)."""
     p = geo.patches(torch.from_numpy(values))  # [N, G, F, L]
+    if groups is not None:
+        p = p[:, torch.from_numpy(groups)]
     n, g, f, positions = p.shape
     return p.permute(1, 2, 0, 3).reshape(g, f, n * positions)
 
 
-def _moment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Σ ã b~ᵀ over the columns of a, b ([G, F, M]) with the constant 1 appended: [G, F+1, F+1] float64."""
+def moment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ ã b~ᵀ over the columns of a [G, Fa, M], b [G, Fb, M] with the constant 1 appended:
+    [G, Fa+1, Fb+1] float64."""
     g, f, m = a.shape
-    out = torch.empty(g, f + 1, f + 1, dtype=torch.float64)
-    out[:, :f, :f] = torch.bmm(a, b.transpose(1, 2)).double()  # float32 products, float64 across batches
+    fb = b.shape[1]
+    out = torch.empty(g, f + 1, fb + 1, dtype=torch.float64)
+    out[:, :f, :fb] = torch.bmm(a, b.transpose(1, 2)).double()  # float32 products, float64 across batches
     ones = torch.ones(m, 1, dtype=a.dtype)
-    out[:, :f, f] = (a @ ones)[..., 0].double()
-    out[:, f, :f] = (b @ ones)[..., 0].double()
-    out[:, f, f] = m
+    out[:, :f, fb] = (a @ ones)[..., 0].double()
+    out[:, f, :fb] = (b @ ones)[..., 0].double()
+    out[:, f, fb] = m
     return out
 
 
@@ -92,25 +97,27 @@ def layer_moments(geo: LayerGeometry, inputs: np.ndarray, dense_inputs=None, bat
     dense model's inputs also C = E[x~ x~_dᵀ]. Returns (H, C or None, patch count)."""
     gram, cross, count = None, None, 0
     for start in range(0, len(inputs), batch):
-        a = _columns(geo, inputs[start:start + batch])
-        acc = _moment(a, a)
+        a = columns(geo, inputs[start:start + batch])
+        acc = moment(a, a)
         gram = acc if gram is None else gram + acc
         if dense_inputs is not None:
-            xc = _moment(a, _columns(geo, dense_inputs[start:start + batch]))
+            xc = moment(a, columns(geo, dense_inputs[start:start + batch]))
             cross = xc if cross is None else cross + xc
         count += a.shape[2]
     return gram / count, (cross / count if cross is not None else None), count
 
 
-def retarget(w_aug: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor, damping: float) -> torch.Tensor:
+def retarget(w_aug: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor, damping: float,
+             toward: torch.Tensor | None = None) -> torch.Tensor:
     """The weights that best reproduce the dense layer's output on the dense inputs from the inputs the
-    pruned model gives it, damped toward the dense weights:
+    pruned model gives it, damped toward the dense weights (or `toward`):
     W* = (W C_ᵀ + λ W)(H + λI)⁻¹ with C = E[x~ x~_dᵀ], λ = damping · mean diag H. OBS then prunes W*:
-    E‖W x_d − W' x‖² = (W' − W*) H (W' − W*)ᵀ + const."""
+    E‖W x_d − W' x‖² = (W' − W*) H (W' − W*)ᵀ + const. C may be rectangular (the pruned layer reads
+    fewer channels than the dense one)."""
     lam = damping * torch.diagonal(gram[:, :-1, :-1], dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)
     eye = torch.eye(gram.shape[-1], dtype=torch.float64)
     lhs = gram + lam[:, None, None] * eye
-    rhs = torch.einsum("goj,gij->goi", w_aug, cross) + lam[:, None, None] * w_aug
+    rhs = torch.einsum("goj,gij->goi", w_aug, cross) + lam[:, None, None] * (w_aug if toward is None else toward)
     return torch.linalg.solve(lhs, rhs.transpose(1, 2)).transpose(1, 2)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented
+from ov_sparsity.algorithms.obs.algorithm import MIN_SAMPLES_PER_INPUT, columns, moment, retarget
 from ov_sparsity.algorithms.obs.solver import inverse_cholesky, prepare_hessian
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.engine.layer_torch import SUPPORTED, LayerGeometry
@@ -34,28 +35,6 @@ from ov_sparsity.engine.sequential import FrontierWalk
 from ov_sparsity.graph.weighted import find_weighted_ops, weighted_ops_by_name
 from ov_sparsity.progress import bar
 
-MIN_SAMPLES_PER_INPUT = 2
-
-
-def _columns(geo: LayerGeometry, values: np.ndarray, groups: Optional[np.ndarray] = None) -> torch.Tensor:
-    """[G, F, M] patches as columns; `groups` picks the groups (the kept channels of a depthwise conv)."""
-    p = geo.patches(torch.from_numpy(values))  # [N, G, F, L]
-    if groups is not None:
-        p = p[:, torch.from_numpy(groups)]
-    n, g, f, positions = p.shape
-    return p.permute(1, 2, 0, 3).reshape(g, f, n * positions)
-
-
-def _augmented_moment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Σ ã b~ᵀ with the constant appended to both: [G, Fa+1, Fb+1] float64."""
-    g, fa, m = a.shape
-    fb = b.shape[1]
-    out = torch.empty(g, fa + 1, fb + 1, dtype=torch.float64)
-    out[:, :fa, :fb] = torch.bmm(a, b.transpose(1, 2)).double()
-    out[:, :fa, fb] = a.double().sum(dim=2)
-    out[:, fa, :fb] = b.double().sum(dim=2)
-    out[:, fa, fb] = m
-    return out
 
 
 def refit_moments(geo: LayerGeometry, values: np.ndarray, geo_d: LayerGeometry, dense_values: np.ndarray,
@@ -63,21 +42,12 @@ def refit_moments(geo: LayerGeometry, values: np.ndarray, geo_d: LayerGeometry, 
     """(H, C, patches) of one layer: H over the compressed model's inputs, C against the original's."""
     gram, cross, count = None, None, 0
     for s in range(0, len(values), batch):
-        a = _columns(geo, values[s:s + batch])
-        b = _columns(geo_d, dense_values[s:s + batch], dense_groups)
-        g, c = _augmented_moment(a, a), _augmented_moment(a, b)
+        a = columns(geo, values[s:s + batch])
+        b = columns(geo_d, dense_values[s:s + batch], dense_groups)
+        g, c = moment(a, a), moment(a, b)
         gram, cross = (g, c) if gram is None else (gram + g, cross + c)
         count += a.shape[2]
     return gram / count, cross / count, count
-
-
-def solve_refit(w_dense: torch.Tensor, w_start: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor,
-                damping: float) -> torch.Tensor:
-    """W* = (W_d Cᵀ + λ W_0)(H + λI)⁻¹ per group; all [G, O, ·] float64."""
-    lam = damping * torch.diagonal(gram[:, :-1, :-1], dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)
-    eye = torch.eye(gram.shape[-1], dtype=torch.float64)
-    rhs = torch.einsum("goj,gij->goi", w_dense, cross) + lam[:, None, None] * w_start
-    return torch.linalg.solve(gram + lam[:, None, None] * eye, rhs.transpose(1, 2)).transpose(1, 2)
 
 
 def quantize_gptq(w_aug: torch.Tensor, gram: torch.Tensor, bits: int, damp: float = 0.01,
@@ -141,7 +111,7 @@ def _refit_layer(op, op_d, values, dense_values, rows: Optional[np.ndarray], bit
     w0 = dense_augmented(op.to_rows(op.weight()), op.bias(), geo.groups)
     gram, cross, samples = refit_moments(geo, values, geo_d, dense_values, rows if depthwise else None, batch)
     full = samples >= MIN_SAMPLES_PER_INPUT * (geo.fan_in + 1)
-    solved = solve_refit(w_d, w0, gram, cross, damping) if full else w0.double()
+    solved = retarget(w_d.double(), gram, cross, damping, toward=w0.double()) if full else w0.double()
     if bits is not None and full:
         solved = quantize_gptq(solved, gram, bits, damping)
     elif bits is not None:  # too few samples to trust H: round to the grid

@@ -35,9 +35,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("OV_SPARSITY_CACHE", Path.home() / ".cache" / "ov_sparsity"))
 
 
-@lru_cache(maxsize=4096)
 def _category(seed: int, category: int, options: FractalOptions) -> np.ndarray:
-    return sample_category(np.random.default_rng([seed, 1, category]), options.search_options())
+    return _searched(seed, category, options.search_options())
+
+
+@lru_cache(maxsize=4096)
+def _searched(seed: int, category: int, search_options: FractalOptions) -> np.ndarray:
+    """Keyed by the search options only: renderings that differ share the search."""
+    return sample_category(np.random.default_rng([seed, 1, category]), search_options)
 
 
 def make_image(seed: int, index: int, size: int, options: FractalOptions,

@@ -90,14 +90,9 @@ def to_pixels(points: np.ndarray, size: int, margin: float = 0.0) -> np.ndarray 
 
 
 def fill_ratio(system: np.ndarray, rng: np.random.Generator, n_points: int = 100_000, canvas: int = 512) -> float:
-    """Fraction of a canvas x canvas grid covered by n_points of the attractor (min-max normalised)."""
-    pts, _ = iterate(system, n_points, rng)
-    px = to_pixels(pts, canvas)
-    if px is None:
-        return 0.0
-    grid = np.zeros(canvas * canvas, dtype=bool)
-    grid[px[:, 1] * canvas + px[:, 0]] = True
-    return float(np.count_nonzero(grid) / canvas ** 2)
+    """Fraction of a canvas x canvas grid covered by n_points of the attractor (min-max normalised):
+    the category search's own measure, for one system."""
+    return float(_batch_coverage([system], n_points, rng, canvas)[0])
 
 
 def _random_system(n_maps: int, rng: np.random.Generator) -> np.ndarray:
