@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data)")
     c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
-    c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration images to use (default 300)")
+    c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
     c.add_argument("--seq-len", type=cli_type("seq_len"),
                    help="text models: tokens per calibration window (default: the model's fixed length, else 128)")
     c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fast", action="store_true",
                    help="magnitude pruning with weight and bias corrections only (seconds; the default recipe, "
                         "second-order pruning fitted to the dense model, is more accurate)")
+    c.add_argument("--recovery", choices=("auto", "none", "model", "block", "block+model"),
+                   help="after second-order pruning, fit the sparse model to the dense one through a torch mirror "
+                        "of the IR: whole-model distillation ('model'), block by block ('block'), or both; "
+                        "'auto' (default): 'model' on real calibration data, none on synthetic data")
+    c.add_argument("--recovery-minutes", type=cli_type("recovery_minutes"),
+                   help="cap the recovery's training time (results then depend on the machine's speed)")
+    c.add_argument("--allocation", choices=("threshold", "loss", "measured"),
+                   help="second-order: per-layer levels from one LAMP threshold (default), single-weight OBS "
+                        "losses, or each layer's output loss measured through the network, solved by DP")
     c.add_argument("--tune", choices=("lstsq", "adam"),
                    help="POT's recipe: magnitude pruning, corrections, then layer-wise tuning (lstsq or Adam)")
     c.add_argument("--fp-inputs", action="store_true",
@@ -125,9 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--workers", type=cli_type("workers"), help="processes (default: all cores)")
     fg.add_argument("--sheet", help="also write a contact sheet PNG of the first 32 images")
 
-    d = sub.add_parser("demo", help="MobileNetV2 -> 50%% sparse INT8 with no user data, and what changed")
+    from ov_sparsity.demo import DEMO_SPARSITY
+
+    d = sub.add_parser("demo", help=f"MobileNetV2 -> {round(100 * DEMO_SPARSITY)}%% sparse INT8 with no user data, and what "
+                                    "changed")
     d.add_argument("-o", "--output", default="demo_output")
-    d.add_argument("--sparsity", type=_sparsity, default=0.5)
+    d.add_argument("--sparsity", type=_sparsity, default=DEMO_SPARSITY)
     return p
 
 
@@ -187,6 +199,21 @@ def cmd_compress(args) -> int:
         ws.update(method="magnitude", use_layerwise_tuning=True, tuning_method=args.tune)
     if args.fp_inputs:
         ws["use_only_fp_inputs"] = True
+    if args.allocation is not None:
+        if args.fast or args.tune:
+            raise OvSparsityError("--allocation belongs to the second-order recipe; --fast and --tune do not take it")
+        ws["allocation"] = args.allocation
+    if args.recovery is not None or args.recovery_minutes is not None:
+        if args.fast or args.tune:
+            raise OvSparsityError("--recovery follows the second-order recipe; --fast and --tune do not take it")
+        mode = args.recovery or "auto"
+        if args.recovery_minutes is not None:
+            if mode in ("auto", "none"):
+                mode = "model" if mode == "auto" else mode
+            ws["recovery"] = {"mode": mode, "time_budget_s": 60.0 * args.recovery_minutes} if mode != "none" \
+                else "none"
+        else:
+            ws["recovery"] = mode
     if args.no_weight_correction or args.no_bias_correction:
         ws.setdefault("method", "magnitude")  # the corrections belong to the magnitude recipe
     if args.schedule_steps is not None or args.initial_sparsity is not None:

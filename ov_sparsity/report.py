@@ -84,6 +84,19 @@ def _jsonable(value):
     return str(value)
 
 
+def recovery_line(r: dict) -> str:
+    """One line on what the recovery did (or why it did not run)."""
+    if "skipped" in r:
+        return f"skipped: {r['skipped']} (the per-layer result is kept)"
+    lr = r["lr"][-1]["lr"] if r.get("lr") else None
+    best = r.get("held_out_loss_best", r["held_out_loss_end"])
+    what = (f"{r['mode']}, held-out loss {r['held_out_loss_start']:.4g} -> {best:.4g} "
+            f"({r['steps']} steps, lr {lr:.2g}, {r['seconds']:.0f} s)")
+    if r["applied"]:
+        return what
+    return what + f": less than the {100 * r.get('min_gain', 0):.0f}% gain it must show, model unchanged"
+
+
 def summary_lines(report: dict) -> list[str]:
     size = report["size"]
     d, c = size["dense"], size["compressed"]
@@ -98,6 +111,9 @@ def summary_lines(report: dict) -> list[str]:
         f"{c['codec']:<16}{d['compressed_bytes'] / 1e6:.2f} MB -> {c['compressed_bytes'] / 1e6:.2f} MB "
         f"({c['compressed_bytes'] / d['compressed_bytes']:.2f}x)",
     ]
+    r = report["algorithm_reports"].get("Recovery")
+    if r:
+        lines.append(f"recovery        {recovery_line(r)}")
     q = report["algorithm_reports"].get("DefaultQuantization")
     if q:
         lines.append(f"INT8            zeros preserved: {'yes' if q['zeros_preserved'] else 'NO'}"

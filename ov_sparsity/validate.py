@@ -62,6 +62,7 @@ RANGES = {
     "weight_bits": Range(2, 8, integer=True),
     "channel_multiple": Range(1, 1024, integer=True),
     "seconds": Range(0.0, 86400.0),
+    "recovery_minutes": Range(0.0, 10080.0),
     "workers": Range(1, 256, integer=True),
     "images": Range(1, 1_000_000, integer=True),
     "image_size": Range(16, 4096, integer=True),

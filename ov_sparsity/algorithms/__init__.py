@@ -9,7 +9,8 @@ from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
 from ov_sparsity.algorithms.channel_pruning import ChannelPruning
 from ov_sparsity.algorithms.udfc.algorithm import UDFC
 from ov_sparsity.algorithms.obs.algorithm import SecondOrderSparsity
+from ov_sparsity.algorithms.recovery import Recovery
 from ov_sparsity.algorithms.pipeline import Pipeline, PipelineResult
 
 __all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity",
-           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC", "SecondOrderSparsity", "Pipeline", "PipelineResult"]
+           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC", "SecondOrderSparsity", "Recovery", "Pipeline", "PipelineResult"]

@@ -23,12 +23,16 @@ from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
 from ov_sparsity.algorithms.magnitude import MAGNITUDE_ALIASES, MagnitudeSparsity
 from ov_sparsity.algorithms.obs.algorithm import SecondOrderSparsity
 from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.recovery import Recovery
 from ov_sparsity.algorithms.schedule import Schedule
 from ov_sparsity.engine.evaluate import evaluate
 from ov_sparsity.engine.statistics import StatRequest
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+
+
+RECOVERY_MODES = ("auto", "none", "model", "block", "block+model")
 
 
 class SparsityNotReached(RuntimeError):
@@ -59,7 +63,7 @@ class WeightSparsityParams:
     use_fast_bias: Optional[bool] = None  # accepted for POT configs; our bias correction is exact
     method: Optional[Literal["second_order", "magnitude"]] = None  # None: second_order unless POT's
     # use_layerwise_tuning is given (then POT's own recipe, magnitude + corrections [+ tuning])
-    allocation: Literal["threshold", "loss"] = "threshold"  # second_order: per-layer levels from the global
+    allocation: Literal["threshold", "loss", "measured"] = "threshold"  # second_order: per-layer levels from the global
     # threshold over `criterion` scores, or from measured second-order losses (obs/budget.py)
     block_size: int = 128  # second_order: columns per lazy-update block
     num_samples: int = 300  # second_order: calibration images for the Hessians (POT: stat_subset_size)
@@ -77,6 +81,11 @@ class WeightSparsityParams:
     use_only_fp_inputs: bool = False
     damping: Optional[float] = None  # None: 0.01 of mean diag H on calibration images, 0.3 on synthetic ones
     memory_budget_gb: float = 3.0  # second_order: frontier activations; lstsq/adam: layer data
+    # recovery beyond the layer (algorithms/recovery): after the last level of the second-order recipe,
+    # the sparse model is fitted to the dense one through the torch mirror of the IR. 'auto': whole-model
+    # distillation on real calibration images, none on synthetic ones or with method 'magnitude'
+    # (docs/results.md); 'none'; a mode ('model', 'block', 'block+model'); or a dict of Recovery params
+    recovery: Any = "auto"
     # progressive schedule and accuracy-aware stopping
     schedule: Optional[dict] = None
     max_accuracy_drop: Optional[float] = None
@@ -97,6 +106,14 @@ class WeightSparsityParams:
                                   "with method 'magnitude'")
         if self.max_accuracy_drop is not None:
             check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
+        if isinstance(self.recovery, str):
+            if self.recovery not in RECOVERY_MODES:
+                raise OvSparsityError(f"parameter 'recovery' must be one of {', '.join(RECOVERY_MODES)} or a "
+                                      f"mapping of Recovery parameters, got {self.recovery!r}")
+        elif isinstance(self.recovery, dict):
+            Recovery(**self.recovery)  # unknown keys and bad values named now, not after the pruning
+        else:
+            raise OvSparsityError(f"parameter 'recovery' must be a mode name or a mapping, got {self.recovery!r}")
 
 
 def first_convolutions(model: ov.Model) -> list:
@@ -209,6 +226,24 @@ class WeightSparsity(Algorithm):
                           budget_met=kept is not None)
         else:
             final_level = self.levels[-1]
+        recovery = self._recovery(ctx)
+        if recovery is not None:
+            model = recovery.apply(model, ctx)
+            report["recovery"] = ctx.reports.get(recovery.name)
         report["reached_sparsity"] = check_sparsity_reached(model, self.scope, final_level, self.name)
         ctx.reports[self.name] = report
         return model
+
+    def _recovery(self, ctx: Context):
+        """The Recovery step this run takes, or None."""
+        r = self.params.recovery
+        if isinstance(r, dict):
+            return Recovery(**r)
+        if r == "none":
+            return None
+        if r == "auto":
+            synthetic = getattr(ctx.dataset, "synthetic", False)
+            if self.params.method != "second_order" or synthetic:
+                return None
+            r = "model"
+        return Recovery(mode=r)

@@ -236,8 +236,30 @@ def run_page(report: dict) -> str:
                                                                      if v not in (None, {}, []))}
                     for a in report["algorithms"]], text=("parameters",))
     summary = "<pre>" + html.escape("\n".join(summary_lines(report))) + "</pre>"
+    recovery = recovery_plot(report["algorithm_reports"].get("Recovery"))
     meta = f"seed {report['seed']} · OpenVINO {report['versions'].get('openvino')} · NNCF {report['versions'].get('nncf')}"
     return _page(f"ov-sparsity: {report['model']['input']}", meta,
                  [("Summary", summary), ("Size", size_png),
                   (f"Per-layer sparsity ({100 * report['global_sparsity']:.1f}% overall)", bars), ("Algorithms", algos),
+                  *([("Recovery beyond the layer: held-out loss", recovery)] if recovery else []),
                   ("Layers", layer_table)])
+
+
+def recovery_plot(rec: dict | None) -> str:
+    """The held-out calibration loss at every check of the recovery, one line per learning rate tried."""
+    if not rec or not rec.get("history"):
+        return ""
+    fig = _figure(8, 2.6)
+    ax = fig.add_subplot(111)
+    by_lr: dict = {}
+    for h in rec["history"]:
+        by_lr.setdefault((h["phase"], h["lr"]), []).append(h)
+    for i, ((phase, lr), hs) in enumerate(by_lr.items()):
+        ax.plot([h["step"] for h in hs], [h["held_out_loss"] for h in hs], marker="o", ms=3,
+                color=COLORS[i % len(COLORS)], label=f"{phase}, lr {lr:.2g}")
+    ax.axhline(rec["held_out_loss_start"], color="#7f8c8d", ls="--", lw=1, label="per-layer result")
+    ax.set_xlabel("step")
+    ax.set_ylabel("held-out loss")
+    ax.legend(fontsize=8)
+    kept = "kept" if rec.get("applied") else f"not kept (less than the {100 * rec.get('min_gain', 0):.0f}% gain required)"
+    return _png(fig) + f"<p>{rec['held_out']} held-out samples; best weights {kept}.</p>"

@@ -3,7 +3,7 @@
     model:       {model: X.xml, weights: X.bin, model_name: optional}
     engine:      {type: simplified, data_source: DIR, preprocessing: cifar10|imagenet|{...},
                   subset_size: 300, seed: 0, synsets: FILE}
-                 (subset_size defaults to 300 images, 500 for fractals)
+                 (subset_size defaults to 1,000 images of a folder, 500 fractals, 300 otherwise)
                  or {type: data_free, data_source: fractal | noise}
                  or {config: AC.yaml} (POT's accuracy_checker engine: config/accuracy_checker.py)
     compression: {target_device: CPU, algorithms: [{name, params}]}
@@ -22,7 +22,9 @@ from ov_sparsity.validate import RANGES, checked
 ENGINE_TYPES = ("simplified", "data_free", "accuracy_checker")
 IMAGE_SYNTHETIC = ("noise", "fractal")
 SYNTHETIC_SOURCES = IMAGE_SYNTHETIC + ("zipf",)  # zipf: synthetic text, for text models
-DEFAULT_SUBSET = {"fractal": 500}  # everything else: 300 images
+DEFAULT_SUBSET = {"fractal": 500, "noise": 300, "zipf": 300}  # synthetic sources
+DEFAULT_IMAGES = 1000  # an image folder: up to 1,000 images (recovery holds out a tenth: docs/results.md)
+DEFAULT_OTHER = 300  # text files (windows)
 
 
 def check_keys(section: str, data: Any, known: set, kind: str = "config") -> dict:
@@ -137,7 +139,11 @@ class EngineSection:
 
     @property
     def calibration_size(self) -> int:
-        return self.subset_size or DEFAULT_SUBSET.get(self.data_source, 300)
+        if self.subset_size:
+            return self.subset_size
+        if self.data_source in DEFAULT_SUBSET:
+            return DEFAULT_SUBSET[self.data_source]
+        return DEFAULT_IMAGES if Path(self.data_source).is_dir() else DEFAULT_OTHER
 
     @property
     def synthetic(self) -> bool:

@@ -10,4 +10,4 @@ from ov_sparsity.nncf.algorithms import (UDFC, BiasCorrection, ChannelPruning, L
 from ov_sparsity.nncf.quantize import quantize_with_sparsity, sparsity_pipeline
 
 __all__ = ["OVSparsityAlgorithm", "WeightSparsity", "MagnitudeSparsity", "SecondOrderSparsity", "BiasCorrection",
-           "LayerwiseFinetuning", "ChannelPruning", "UDFC", "quantize_with_sparsity", "sparsity_pipeline"]
+           "LayerwiseFinetuning", "ChannelPruning", "Recovery", "UDFC", "quantize_with_sparsity", "sparsity_pipeline"]

@@ -201,4 +201,6 @@ SecondOrderSparsity = _nncf_class("SecondOrderSparsity", "Second-order (OBS) pru
 BiasCorrection = _nncf_class("BiasCorrection", "Bias correction toward the model the statistics came from.")
 LayerwiseFinetuning = _nncf_class("LayerwiseFinetuning", "POT's layer-wise fine-tuning of pruned layers.")
 ChannelPruning = _nncf_class("ChannelPruning", "Structured channel pruning.")
+Recovery = _nncf_class("Recovery", "Recovery beyond the layer: the sparse model fitted to the dense one through "
+                       "the IR's torch mirror (masks fixed).")
 UDFC = _nncf_class("UDFC", "Data-free channel pruning + low-bit weights (Bai et al., ICCV 2023).")

@@ -1,0 +1,157 @@
+"""Recovery beyond the layer: masks fixed, held-out loss lowered, fallback on ops the mirror lacks."""
+
+import json
+
+import numpy as np
+import openvino as ov
+import pytest
+from openvino import opset15 as ops
+
+from ov_sparsity.algorithms import create_algorithm
+from ov_sparsity.algorithms.base import Context
+from ov_sparsity.data import ArrayDataset
+from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph import find_weighted_ops
+from tests.conftest import random_inputs
+from tests.models import build, save
+
+
+def pruned(model, level=0.7):
+    """Magnitude pruning, per layer, no corrections: a model with much to recover."""
+    sparse = model.clone()
+    for op in find_weighted_ops(sparse):
+        w = op.weight()
+        cut = np.quantile(np.abs(w), level)
+        op.set_weight(np.where(np.abs(w) <= cut, 0.0, w).astype(np.float32))
+    return sparse
+
+
+def zero_masks(model):
+    return {op.name: op.weight() == 0 for op in find_weighted_ops(model)}
+
+
+@pytest.mark.parametrize("mode", ["model", "block", "block+model"])
+def test_recovery_keeps_every_zero_and_lowers_the_held_out_loss(mode):
+    dense = build("residual", hw=8)
+    sparse = pruned(dense)
+    before = zero_masks(sparse)
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=64), seed=0, progress=False)
+    algo = create_algorithm("Recovery", {"mode": mode, "epochs": 12, "lr": 1e-2, "batch_size": 8, "patience": 50})
+    out = algo.apply(sparse, ctx)
+    report = ctx.reports["Recovery"]
+    assert report["applied"] and report["held_out"] == 6 and report["taps"] == 1
+    assert report["held_out_loss_end"] < 0.7 * report["held_out_loss_start"]
+    after = zero_masks(out)
+    for name, mask in before.items():
+        np.testing.assert_array_equal(after[name], mask)  # the same zeros, no new ones
+
+
+def test_recovery_is_seeded():
+    dense = build("depthwise", hw=8)
+    runs = []
+    for _ in range(2):
+        sparse = pruned(dense)
+        ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=40), seed=3, progress=False)
+        create_algorithm("Recovery", {"epochs": 3, "lr": 1e-3, "batch_size": 8}).apply(sparse, ctx)
+        runs.append([op.weight() for op in find_weighted_ops(sparse)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_that_cannot_improve_is_left_as_it_was():
+    dense = build("conv_bias_relu", hw=8)
+    sparse = dense.clone()  # nothing pruned: the held-out loss starts at 0
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=30), seed=0, progress=False)
+    create_algorithm("Recovery", {"epochs": 2, "lr": 1e-2, "batch_size": 8}).apply(sparse, ctx)
+    assert not ctx.reports["Recovery"]["applied"]
+    for a, b in zip(find_weighted_ops(sparse), find_weighted_ops(dense)):
+        np.testing.assert_array_equal(a.weight(), b.weight())
+
+
+def test_text_outputs_use_a_normalised_mse():
+    dense = build("matmul")
+    sparse = pruned(dense, 0.6)
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=40), seed=0, progress=False)
+    create_algorithm("Recovery", {"epochs": 8, "lr": 3e-3, "batch_size": 8, "patience": 50}).apply(sparse, ctx)
+    report = ctx.reports["Recovery"]
+    assert report["output_loss"] == "nmse" and report["taps"] == 1  # no merges: fc1 (fc2 is the output)
+    assert report["held_out_loss_best"] < 0.95 * report["held_out_loss_start"] and report["applied"]
+
+
+def test_a_gain_below_min_gain_is_not_kept():
+    dense = build("residual", hw=8)
+    sparse = pruned(dense)
+    before = [op.weight() for op in find_weighted_ops(sparse)]
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=64), seed=0, progress=False)
+    create_algorithm("Recovery", {"epochs": 12, "lr": 1e-2, "batch_size": 8, "patience": 50,
+                                  "min_gain": 0.99}).apply(sparse, ctx)
+    report = ctx.reports["Recovery"]
+    assert report["held_out_loss_best"] < report["held_out_loss_start"] and not report["applied"]
+    assert report["held_out_loss_end"] == report["held_out_loss_start"]
+    for a, b in zip(before, find_weighted_ops(sparse)):
+        np.testing.assert_array_equal(a, b.weight())
+
+
+def test_unknown_recovery_settings_are_named():
+    with pytest.raises(OvSparsityError, match="Recovery: unknown parameter 'epoch'"):
+        create_algorithm("WeightSparsity", {"recovery": {"epoch": 3}})
+    with pytest.raises(OvSparsityError, match="parameter 'recovery' must be one of"):
+        create_algorithm("WeightSparsity", {"recovery": "global"})
+    with pytest.raises(OvSparsityError, match="'lr' must be in"):
+        create_algorithm("Recovery", {"lr": 2.0})
+
+
+def _cumsum_model():
+    """A classifier with an op the mirror does not have (CumSum)."""
+    rng = np.random.default_rng(0)
+    x = ops.parameter([-1, 3, 32, 32], np.float32, name="input")
+    c = ops.convolution(x, ops.constant(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)), [1, 1], [1, 1],
+                        [1, 1], [1, 1])
+    c.set_friendly_name("conv")
+    y = ops.cumsum(ops.relu(c), ops.constant(np.int64(1)))
+    y.set_friendly_name("running_total")
+    pooled = ops.reduce_mean(y, ops.constant(np.array([2, 3], np.int64)), keep_dims=False)
+    fc = ops.matmul(pooled, ops.constant(rng.standard_normal((4, 8)).astype(np.float32)), False, True)
+    fc.set_friendly_name("fc")
+    return ov.Model([fc], [x], "cumsum")
+
+
+def test_an_unsupported_op_falls_back_with_its_name_in_the_report(tmp_path, capsys):
+    from ov_sparsity.cli import main
+
+    xml = save(_cumsum_model(), tmp_path / "m.xml")
+    rc = main(["compress", xml, "-o", str(tmp_path / "out"), "--sparsity", "0.5", "--data", "noise",
+               "--preprocess", "cifar10", "--recovery", "model"])
+    assert rc == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    recovery = report["algorithm_reports"]["Recovery"]
+    assert recovery["unsupported_op"] == "CumSum" and "running_total" in recovery["skipped"]
+    assert abs(report["global_sparsity"] - 0.5) < 0.01
+
+
+def test_default_recipe_recovers_on_real_data_and_not_on_synthetic(tmp_path, image_folder):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    for data, expected in ((str(image_folder), True), ("noise", False)):
+        out = tmp_path / f"out_{expected}"
+        assert main(["-q", "compress", xml, "-o", str(out), "--sparsity", "0.6", "--data", data,
+                     "--preprocess", "cifar10"]) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert ("Recovery" in report["algorithm_reports"]) is expected
+        if expected:
+            assert report["algorithm_reports"]["Recovery"]["samples"] == 24
+
+
+def test_a_quantized_model_is_not_trained():
+    dense = build("conv_bias_relu", hw=8)
+    q = dense.clone()
+    x = q.get_parameters()[0]
+    target = list(x.output(0).get_target_inputs())
+    lo, hi = ops.constant(np.float32(-3.0)), ops.constant(np.float32(3.0))
+    fq = ops.fake_quantize(x, lo, hi, lo, hi, 256)
+    for t in target:
+        t.replace_source_output(fq.output(0))
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=20), seed=0, progress=False)
+    create_algorithm("Recovery", {"epochs": 1}).apply(q, ctx)
+    assert "quantized already" in ctx.reports["Recovery"]["skipped"]
