@@ -164,3 +164,34 @@ def test_fast_and_pot_recipes_stay_available(model_xml, image_folder, tmp_path):
     assert "SecondOrderSparsity" not in report["algorithm_reports"]
     pot = create_algorithm("WeightSparsity", {"sparsity_level": 0.5, "use_layerwise_tuning": False})
     assert pot.params.method == "magnitude"  # a POT config means POT's recipe
+
+
+def test_dp_allocation_meets_the_count_exactly_and_beats_uniform():
+    from ov_sparsity.algorithms.budgets import allocate_dp
+    from ov_sparsity.algorithms.obs.budget import GRID, uniform_counts
+
+    sizes = {"robust": 4000, "fragile": 1000, "cliff": 1500}
+    costs = {"robust": 0.2 * GRID ** 3, "fragile": 5.0 * GRID ** 2,
+             "cliff": np.where(GRID > 0.55, 3.0, 0.01 * GRID)}  # a non-convex curve: greedy slopes mislead
+    total = int(0.6 * sum(sizes.values())) + 7
+    counts = allocate_dp(costs, sizes, total)
+    assert sum(counts.values()) == total
+    cost = lambda c: sum(np.interp(c[n] / sizes[n], GRID, costs[n]) for n in sizes)  # noqa: E731
+    assert cost(counts) < 0.5 * cost(uniform_counts(sizes, total))
+    assert counts["cliff"] <= 0.55 * sizes["cliff"] + 1 and counts["fragile"] < counts["robust"] / 4
+    floored = allocate_dp(costs, sizes, total, floor={"fragile": 600})  # weights pruned already stay pruned
+    assert floored["fragile"] >= 600 and sum(floored.values()) == total
+
+
+def test_measured_allocation_prunes_insensitive_layers_more():
+    from ov_sparsity.algorithms.budgets import measure_curves
+    from tests.conftest import random_inputs
+
+    model = build("conv_bias_relu", hw=8)
+    data = random_inputs(model, n=16)
+    samples = np.stack([data[i][0] for i in range(len(data))])
+    curves = measure_curves(model, samples, ["conv1", "conv2", "conv3_nobias", "fc"], classifier=True,
+                            batch=8, progress=False)
+    assert set(curves) == {"conv1", "conv2", "conv3_nobias", "fc"}
+    for c in curves.values():
+        assert c[0] == 0.0 and np.all(np.diff(c) >= 0) and c[-1] > 0

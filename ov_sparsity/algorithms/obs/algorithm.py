@@ -41,7 +41,10 @@ def default_damping(dataset) -> float:
 @dataclass
 class SecondOrderParams:
     sparsity_level: float = 0.5
-    allocation: Literal["threshold", "loss", "uniform"] = "threshold"  # how the global level is spread over layers
+    allocation: Literal["threshold", "loss", "uniform", "measured"] = "threshold"  # how the global level is spread
+    # over layers: one threshold over `criterion` scores, single-weight OBS losses ('loss'), the same level
+    # everywhere, or each layer's output loss measured through the network, allocated by DP ('measured')
+    sensitivity_samples: int = 64  # 'measured': calibration samples the curves are measured on
     criterion: Literal["lamp", "l2_normalized", "magnitude"] = "lamp"  # scores for 'threshold'
     block_size: int = 128
     damping: Optional[float] = None  # None: DAMPING, or SYNTHETIC_DAMPING on synthetic images
@@ -63,6 +66,7 @@ class SecondOrderParams:
             check_range("damping", self.damping, 1e-8, 10.0, high_open=False)
         check_range("num_samples", self.num_samples, 1, 1 << 24)
         check_range("stream_samples", self.stream_samples, 1, 1 << 24)
+        check_range("sensitivity_samples", self.sensitivity_samples, 1, 1 << 20)
         check_range("batch_size", self.batch_size, 1, 4096, high_open=False)
         check_range("memory_budget_gb", self.memory_budget_gb, 0.01, 1024)
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
@@ -153,6 +157,19 @@ class SecondOrderSparsity(Algorithm):
         p = self.params
         weights = {name: op.weight() for name, op in ops_.items()}
         kept = {n: m for n, m in ctx.masks.items() if n in weights}
+        if p.allocation == "measured":
+            from ov_sparsity.algorithms.budgets import allocate_dp, measure_curves
+            from ov_sparsity.algorithms.recovery.algorithm import _is_classifier
+
+            sizes = {n: w.size for n, w in weights.items()}
+            order = np.random.default_rng([ctx.seed, 2]).permutation(len(ctx.dataset))[:p.sensitivity_samples]
+            samples = inputs.concat([x for x, _ in iter_batches(Subset(ctx.dataset, sorted(order.tolist())), 64,
+                                                                progress=False)])
+            curves = measure_curves(ctx.dense_model, samples, list(weights), _is_classifier(ctx.dense_model),
+                                    batch=p.batch_size * 2, progress=ctx.progress)
+            self.curves = curves
+            return allocate_dp(curves, sizes, int(round(p.sparsity_level * sum(sizes.values()))),
+                               {n: int(m.sum()) for n, m in kept.items()})
         if p.allocation == "loss":
             sizes = {n: w.size for n, w in weights.items()}
             data = collect_layer_data(ctx.dense_model, None, list(weights), _subset(ctx.dataset, p.num_samples),
