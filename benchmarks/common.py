@@ -23,15 +23,22 @@ MODELS = {
 }
 
 
-def cli(*args, quiet=True) -> tuple[str, float]:
-    """Run `ov-sparsity ARGS` in a fresh process; (stdout, wall seconds). Fails loudly."""
+def cli(*args, quiet=True, peak=False):
+    """Run `ov-sparsity ARGS` in a fresh process; (stdout, wall seconds), and with peak=True also the
+    process's peak memory (max RSS, GB, through /usr/bin/time). Fails loudly."""
     cmd = [sys.executable, "-m", "ov_sparsity.cli"] + (["-q"] if quiet else []) + [str(a) for a in args]
+    if peak:
+        cmd = ["/usr/bin/time", "-f", "PEAK_KB %M"] + cmd
     env = dict(os.environ, OV_SPARSITY_PROGRESS="0")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    if peak:
+        import re
+
+        return proc.stdout, wall, int(re.findall(r"PEAK_KB (\d+)", proc.stderr)[-1]) / (1 << 20)
     return proc.stdout, wall
 
 
@@ -125,3 +132,49 @@ def run_suite(plan: list, work: Path, results_name: str) -> list:
         print(json.dumps({k: row[k] for k in ("model", "sparsity", "variant", "wall_s", "top1", "dense_top1")}),
               flush=True)
     return rows
+
+
+IMAGENET_TESTS = (SHARED / "data/imagenet-samples", SHARED / "data/imagenet-val227")
+
+
+def paired(dense_xml: Path, model_xml: Path, folders=IMAGENET_TESTS, resamples: int = 2000, seed: int = 0,
+           cache: dict | None = None) -> dict:
+    """Top-1 of the dense and the compressed model on the same images pooled over `folders`, the paired
+    drop with a bootstrap 95% interval (images resampled), and top-1 agreement with the dense model.
+    cache: {folder: dense logits} reused across calls."""
+    import numpy as np
+
+    from ov_sparsity.api import labelled_images
+    from ov_sparsity.engine.infer import predict
+    from ov_sparsity.graph import read_model
+
+    dense, model = read_model(dense_xml), read_model(model_xml)
+    d_all, m_all, y_all = [], [], []
+    for folder in folders:
+        data = labelled_images(folder, None, dense)
+        key = (str(dense_xml), str(folder))
+        if cache is not None and key in cache:
+            d_logits, labels = cache[key]
+        else:
+            d_logits, labels = predict(dense, data, progress=False)
+            if cache is not None:
+                cache[key] = (d_logits, labels)
+        m_logits, _ = predict(model, data, progress=False)
+        d_all.append(d_logits.argmax(1))
+        m_all.append(m_logits.argmax(1))
+        y_all.append(labels)
+    d, m, y = np.concatenate(d_all), np.concatenate(m_all), np.concatenate(y_all)
+    dc, mc = (d == y).astype(float), (m == y).astype(float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), size=(resamples, len(y)))
+    drops = 100 * (dc[idx].mean(1) - mc[idx].mean(1))
+    per_set, start = {}, 0
+    for folder, labels in zip(folders, y_all):
+        sl = slice(start, start + len(labels))
+        per_set[Path(folder).name] = {"dense": round(100 * dc[sl].mean(), 2), "top1": round(100 * mc[sl].mean(), 2),
+                                      "agreement": round(100 * float((d[sl] == m[sl]).mean()), 2)}
+        start += len(labels)
+    return {"n": int(len(y)), "dense_top1": round(100 * dc.mean(), 2), "top1": round(100 * mc.mean(), 2),
+            "drop": round(100 * (dc.mean() - mc.mean()), 2),
+            "drop_ci95": [round(float(np.percentile(drops, 2.5)), 2), round(float(np.percentile(drops, 97.5)), 2)],
+            "agreement": round(100 * float((d == m).mean()), 2), "sets": per_set}

@@ -203,17 +203,11 @@ def cmd_compress(args) -> int:
         if args.fast or args.tune:
             raise OvSparsityError("--allocation belongs to the second-order recipe; --fast and --tune do not take it")
         ws["allocation"] = args.allocation
-    if args.recovery is not None or args.recovery_minutes is not None:
+    recovery = _recovery_setting(args)
+    if recovery is not None and not udfc_only:
         if args.fast or args.tune:
             raise OvSparsityError("--recovery follows the second-order recipe; --fast and --tune do not take it")
-        mode = args.recovery or "auto"
-        if args.recovery_minutes is not None:
-            if mode in ("auto", "none"):
-                mode = "model" if mode == "auto" else mode
-            ws["recovery"] = {"mode": mode, "time_budget_s": 60.0 * args.recovery_minutes} if mode != "none" \
-                else "none"
-        else:
-            ws["recovery"] = mode
+        ws["recovery"] = recovery
     if args.no_weight_correction or args.no_bias_correction:
         ws.setdefault("method", "magnitude")  # the corrections belong to the magnitude recipe
     if args.schedule_steps is not None or args.initial_sparsity is not None:
@@ -238,6 +232,13 @@ def cmd_compress(args) -> int:
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
             config.engine.type, config.engine.data_source = "data_free", "fractal"
         config.set_algorithm_params("UDFC", udfc, first=True)
+        if udfc_only:  # recovery after the channels are removed: by default on real data, FP32 weights
+            real = args.data is not None and args.data not in SYNTHETIC_SOURCES
+            mode = recovery if recovery is not None else "auto"
+            if mode == "auto":
+                mode = "model" if real and args.weight_bits is None else "none"
+            if mode != "none":
+                config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
         if args.weight_bits == 8:
             config.ensure_int8()
     if ws:
@@ -248,6 +249,16 @@ def cmd_compress(args) -> int:
     report = compress(config, args.output, progress=not args.quiet, log=say)
     print("\n".join(summary_lines(report)))
     return 0
+
+
+def _recovery_setting(args):
+    """WeightSparsity's / Recovery's setting from --recovery and --recovery-minutes (None: neither given)."""
+    if args.recovery is None and args.recovery_minutes is None:
+        return None
+    mode = args.recovery or "auto"
+    if args.recovery_minutes is None or mode == "none":
+        return mode
+    return {"mode": "model" if mode == "auto" else mode, "time_budget_s": 60.0 * args.recovery_minutes}
 
 
 def cmd_eval(args) -> int:

@@ -155,3 +155,16 @@ def test_a_quantized_model_is_not_trained():
     ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=20), seed=0, progress=False)
     create_algorithm("Recovery", {"epochs": 1}).apply(q, ctx)
     assert "quantized already" in ctx.reports["Recovery"]["skipped"]
+
+
+def test_udfc_on_real_data_is_followed_by_recovery(tmp_path, image_folder):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    for data, expected in ((str(image_folder), True), ("noise", False)):
+        out = tmp_path / f"udfc_{expected}"
+        assert main(["-q", "compress", xml, "-o", str(out), "--udfc", "--prune-ratio", "0.25", "--data", data,
+                     "--preprocess", "cifar10"]) == 0
+        report = json.loads((out / "report.json").read_text())
+        names = [a["name"] for a in report["algorithms"]]
+        assert ("Recovery" in names) is expected and names[0] == "UDFC"

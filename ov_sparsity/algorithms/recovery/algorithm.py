@@ -65,7 +65,6 @@ class RecoveryParams:
     augment: bool = False  # image models: random flips and shifts of the training images (the dense model's
     # targets computed on the fly for each), so a few hundred images go further
     max_taps: int = 32
-    threads: Optional[int] = None  # torch threads (None: torch's default)
 
     def __post_init__(self):
         check_range("epochs", self.epochs, 0.0, 1000.0)
@@ -162,14 +161,9 @@ class Recovery(Algorithm):
             log.warning("%s: %s; the model keeps the per-layer result", self.name, exc)
             ctx.reports[self.name] = {"skipped": str(exc), "unsupported_op": exc.op_type}
             return model
-        threads = torch.get_num_threads()
-        if p.threads:
-            torch.set_num_threads(p.threads)
-        try:
-            report = self._train(model, student, teacher, dataset, ctx)
-        finally:
-            torch.set_num_threads(threads)
-        ctx.reports[self.name] = report
+        # torch's own thread count: torch.set_num_threads after the pool has started leaves MKL's batched LU
+        # (the second-order pass's solves) failing for the rest of the process (measured, torch 2.13)
+        ctx.reports[self.name] = self._train(model, student, teacher, dataset, ctx)
         return model
 
     def _train(self, model, student: Mirror, teacher: Mirror, dataset, ctx: Context) -> dict:
