@@ -19,7 +19,6 @@ is, with the op named in the report.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -145,7 +144,6 @@ class Recovery(Algorithm):
         return True
 
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
-        p = self.params
         dataset = ctx.require_dataset(self.name)
         quantized = quantized_ops(model)
         if quantized:
