@@ -164,8 +164,10 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     FractalDB-style images) or "noise"/None (white noise), the synthetic ones through
     `preprocessing` (a preset name, fields, or guessed from the model's input size).
     The default recipe is second-order pruning fitted to the dense model in one pass
-    (WeightSparsity method="second_order"); method="magnitude" is the corrections-only
-    recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
+    (WeightSparsity method="second_order"), then recovery beyond the layer on real data
+    (recovery="auto": the sparse model distilled from the dense one through the IR's torch
+    mirror, kept only if a held-out tenth of the data gains 5%; recovery="none" skips it);
+    method="magnitude" is the corrections-only recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
     schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300).
     """
     require_weighted_ops(model)
