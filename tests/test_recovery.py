@@ -168,3 +168,26 @@ def test_udfc_on_real_data_is_followed_by_recovery(tmp_path, image_folder):
         report = json.loads((out / "report.json").read_text())
         names = [a["name"] for a in report["algorithms"]]
         assert ("Recovery" in names) is expected and names[0] == "UDFC"
+
+
+def test_a_time_budget_cuts_the_schedule():
+    dense = build("residual", hw=8)
+    sparse = pruned(dense)
+    ctx = Context(dense_model=dense, dataset=random_inputs(dense, n=64), seed=0, progress=False)
+    create_algorithm("Recovery", {"epochs": 50, "lr": 1e-2, "batch_size": 8, "lr_retries": 0,
+                                  "time_budget_s": 0.0}).apply(sparse, ctx)
+    report = ctx.reports["Recovery"]
+    assert report["stopped_by"] == "time" and report["steps"] == 3  # the schedule is fitted after 3 steps
+
+
+def test_recovery_minutes_reach_the_algorithm(tmp_path, image_folder):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    out = tmp_path / "out"
+    assert main(["-q", "compress", xml, "-o", str(out), "--sparsity", "0.5", "--data", str(image_folder),
+                 "--preprocess", "cifar10", "--recovery-minutes", "0"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    ws = next(a for a in report["algorithms"] if a["name"] == "WeightSparsity")
+    assert ws["params"]["recovery"] == {"mode": "model", "time_budget_s": 0.0}
+    assert report["algorithm_reports"]["Recovery"]["steps"] <= 3  # 24 images: a 2-step schedule
