@@ -192,6 +192,15 @@ class Mirror(torch.nn.Module):
     def bias(self, i: int) -> torch.Tensor:
         return self.biases[i] * getattr(self, f"bscale{i}")
 
+    @staticmethod
+    def as_input(batch):
+        """Model inputs (an array, or a dict of named arrays) as torch tensors; 4-D images channels-last
+        (faster convolutions on the CPU)."""
+        if isinstance(batch, dict):
+            return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+        x = torch.from_numpy(np.ascontiguousarray(batch))
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
     def bind_inputs(self, x) -> dict:
         if isinstance(x, dict):
             env = {}
@@ -209,11 +218,28 @@ class Mirror(torch.nn.Module):
         """(list of the model's outputs, {tap key: tensor}) for inputs x (one array/tensor or a dict).
         detach: the ops after a tap read it detached, so a loss at a tap trains only the ops between
         the previous taps and it (block-wise reconstruction); the taps returned keep their graphs."""
-        env = self.bind_inputs(x)
-        keep = set(self.output_keys) | set(taps or [])
-        tapped = {}
-        weights = {}
-        for i, step in enumerate(self.steps):
+        tapped: dict = {}
+        self.run_steps(self.bind_inputs(x), taps=taps or [], detach=detach, tapped=tapped)
+        const = lambda k: getattr(self, f"const{self._const_of[k]}")  # noqa: E731
+        outs = [tapped[k] if k in tapped else const(k) for k in self.output_keys]
+        return outs, {k: tapped[k] for k in (taps or []) if k in tapped}
+
+    def layer_step(self, i: int) -> int:
+        """Index of the first step that reads weight i."""
+        return next(k for k, step in enumerate(self.steps) if ("w", i) in step.args)
+
+    def run_steps(self, env: dict, start: int = 0, keep_all: bool = False, taps: list = (),
+                  detach: bool = False, tapped: dict | None = None) -> dict:
+        """Run steps[start:] over env (the model inputs bound, and every value the earlier steps made):
+        a new env. A value is freed after its last reader unless keep_all (for a later resume from any
+        step); the outputs and `taps` are kept, and recorded in `tapped` (read detached downstream with
+        `detach`)."""
+        env = dict(env)
+        keep = set(self.output_keys) | set(taps)
+        tapped = {} if tapped is None else tapped
+        weights: dict = {}  # each masked (scaled) weight built once per run
+        for i in range(start, len(self.steps)):
+            step = self.steps[i]
             args = []
             for kind, ref in step.args:
                 if kind == "v":
@@ -233,28 +259,6 @@ class Mirror(torch.nn.Module):
                     tapped[key] = value
                     if detach:
                         env[key] = value.detach()
-            for kind, ref in step.args:
-                if kind == "v" and self._last_use.get(ref) == i and ref not in keep:
-                    del env[ref]
-        const = lambda k: getattr(self, f"const{self._const_of[k]}")
-        outs = [tapped[k] if k in tapped else const(k) for k in self.output_keys]
-        return outs, {k: tapped[k] for k in (taps or []) if k in tapped}
-
-    def layer_step(self, i: int) -> int:
-        """Index of the first step that reads weight i."""
-        return next(k for k, step in enumerate(self.steps) if ("w", i) in step.args)
-
-    def run_steps(self, env: dict, start: int = 0, keep_all: bool = False) -> dict:
-        """Run steps[start:] over env (the model inputs bound, and every value the earlier steps
-        made): a new env; keep_all keeps every value (for a later resume from any step)."""
-        env = dict(env)
-        keep = set(self.output_keys)
-        for i in range(start, len(self.steps)):
-            step = self.steps[i]
-            args = [env[ref] if kind == "v" else getattr(self, f"const{ref}") if kind == "c"
-                    else self.bias(ref) if kind == "p" else self.weight(ref) for kind, ref in step.args]
-            for port, value in enumerate(self._run(step, args)):
-                env[f"{step.key}:{port}"] = value
             if not keep_all:
                 for kind, ref in step.args:
                     if kind == "v" and self._last_use.get(ref) == i and ref not in keep:
@@ -262,6 +266,7 @@ class Mirror(torch.nn.Module):
         return env
 
     def outputs_of(self, env: dict) -> list:
+        """The model's outputs from an env that run_steps made."""
         return [env[k] if k in env else getattr(self, f"const{self._const_of[k]}") for k in self.output_keys]
 
     @torch.no_grad()

@@ -9,20 +9,14 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 import torch
-import torch.nn.functional as F
 
 from ov_sparsity.algorithms.obs.budget import GRID
+from ov_sparsity.algorithms.recovery.losses import output_loss
 from ov_sparsity.data import inputs as model_inputs
 from ov_sparsity.mirror import Mirror
 from ov_sparsity.progress import bar
 
 LEVELS = (0.4, 0.6, 0.8, 0.95)  # measured; the GRID between them is interpolated (0 costs 0)
-
-
-def _loss(out: torch.Tensor, ref: torch.Tensor, classifier: bool) -> float:
-    if classifier:
-        return float(F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True, reduction="sum"))
-    return float(((out - ref) ** 2).sum() / (ref ** 2).sum().clamp_min(1e-12)) * len(out)
 
 
 def magnitude_pruned(w: torch.Tensor, level: float) -> torch.Tensor:
@@ -39,8 +33,6 @@ def magnitude_pruned(w: torch.Tensor, level: float) -> torch.Tensor:
 def measure_curves(model: ov.Model, samples, layers: list, classifier: bool, batch: int = 32,
                    levels=LEVELS, progress: bool = True) -> dict:
     """{layer: mean output loss per sample at each GRID level} for the named layers of the dense `model`."""
-    from ov_sparsity.algorithms.recovery.algorithm import _to_torch
-
     mirror = Mirror(model, masks=False)
     index = {name: i for i, name in enumerate(mirror.layer_names) if name in set(layers)}
     starts = {name: mirror.layer_step(i) for name, i in index.items()}
@@ -49,7 +41,7 @@ def measure_curves(model: ov.Model, samples, layers: list, classifier: bool, bat
     with torch.no_grad(), bar(total=len(index) * ((n + batch - 1) // batch), desc="layer sensitivity",
                               enable=progress, unit="layer") as pbar:
         for s in range(0, n, batch):
-            x = _to_torch(model_inputs.take(samples, slice(s, s + batch)))
+            x = Mirror.as_input(model_inputs.take(samples, slice(s, s + batch)))
             env = mirror.run_steps(mirror.bind_inputs(x), keep_all=True)
             ref = mirror.outputs_of(env)[0]
             for name, i in index.items():
@@ -58,7 +50,7 @@ def measure_curves(model: ov.Model, samples, layers: list, classifier: bool, bat
                 for j, level in enumerate(levels):
                     p.copy_(magnitude_pruned(dense, level))
                     out = mirror.outputs_of(mirror.run_steps(env, starts[name]))[0]
-                    totals[name][j] += _loss(out, ref, classifier)
+                    totals[name][j] += float(output_loss(out, ref, classifier)) * len(out)
                 p.copy_(dense)
                 pbar.update(1)
     curves = {}

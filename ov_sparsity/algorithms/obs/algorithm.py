@@ -159,13 +159,13 @@ class SecondOrderSparsity(Algorithm):
         kept = {n: m for n, m in ctx.masks.items() if n in weights}
         if p.allocation == "measured":
             from ov_sparsity.algorithms.budgets import allocate_dp, measure_curves
-            from ov_sparsity.algorithms.recovery.algorithm import _is_classifier
+            from ov_sparsity.algorithms.recovery.losses import is_classifier
 
             sizes = {n: w.size for n, w in weights.items()}
             order = np.random.default_rng([ctx.seed, 2]).permutation(len(ctx.dataset))[:p.sensitivity_samples]
             samples = inputs.concat([x for x, _ in iter_batches(Subset(ctx.dataset, sorted(order.tolist())), 64,
                                                                 progress=False)])
-            curves = measure_curves(ctx.dense_model, samples, list(weights), _is_classifier(ctx.dense_model),
+            curves = measure_curves(ctx.dense_model, samples, list(weights), is_classifier(ctx.dense_model),
                                     batch=p.batch_size * 2, progress=ctx.progress)
             self.curves = curves
             return allocate_dp(curves, sizes, int(round(p.sparsity_level * sum(sizes.values()))),

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.recovery.losses import is_classifier, nmse, output_loss
 from ov_sparsity.algorithms.recovery.taps import block_outputs
 from ov_sparsity.data import inputs as model_inputs
 from ov_sparsity.data.datasets import iter_batches
@@ -82,18 +83,6 @@ class RecoveryParams:
             check_range("time_budget_s", self.time_budget_s, 0.0, 1e7)
 
 
-def _is_classifier(model: ov.Model) -> bool:
-    """One [N, classes] output and an image input: the output loss is a KL over classes."""
-    out = model.output(0).get_partial_shape()
-    inp = model.input(0).get_partial_shape()
-    return (len(model.outputs) == 1 and out.rank.is_static and len(out) == 2 and out[1].is_static
-            and out[1].get_length() > 1 and len(model.inputs) == 1 and inp.rank.is_static and len(inp) == 4)
-
-
-def _nmse(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    return ((student - teacher) ** 2).sum() / (teacher ** 2).sum().clamp_min(1e-12)
-
-
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each image flipped left-right with probability 1/2; the batch shifted by up to 1/8 of its size
     (reflected borders)."""
@@ -109,13 +98,6 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w].contiguous(memory_format=torch.channels_last)
 
 
-def _to_torch(batch):
-    if isinstance(batch, dict):
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
-    x = torch.from_numpy(np.ascontiguousarray(batch))
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-
-
 class _Targets:
     """The dense model's outputs and block outputs on every calibration sample, computed once."""
 
@@ -123,7 +105,7 @@ class _Targets:
         self.outputs, self.taps = [], {k: [] for k in taps}
         with torch.no_grad():
             for start in range(0, model_inputs.length(samples), batch):
-                x = _to_torch(model_inputs.take(samples, slice(start, start + batch)))
+                x = Mirror.as_input(model_inputs.take(samples, slice(start, start + batch)))
                 outs, tapped = dense(x, taps)
                 self.outputs.append(outs[0].float())
                 for k in taps:
@@ -174,7 +156,7 @@ class Recovery(Algorithm):
         hold, train = np.sort(order[:n_hold]), order[n_hold:]
         taps = block_outputs(ctx.dense_model, p.max_taps)
         taps = [k for k in taps if k in set(student.output_keys) or _computed(student, k)]
-        classifier = _is_classifier(ctx.dense_model)
+        classifier = is_classifier(ctx.dense_model)
         taps = _same_shapes(student, teacher, model_inputs.take(samples, slice(0, 1)), taps)
         held_targets = _Targets(teacher, model_inputs.take(samples, hold), taps, p.batch_size) if n_hold else None
         augment = p.augment and not isinstance(samples, dict) and samples.ndim == 4
@@ -184,24 +166,19 @@ class Recovery(Algorithm):
 
         def loss_of(index, mode: str, held: bool = False) -> torch.Tensor:
             if held:
-                x = _to_torch(model_inputs.take(samples, hold[index]))
+                x = Mirror.as_input(model_inputs.take(samples, hold[index]))
                 out_t, taps_t = held_targets.take(torch.from_numpy(np.asarray(index)))
             else:
-                x = _to_torch(model_inputs.take(samples, index))
+                x = Mirror.as_input(model_inputs.take(samples, index))
                 if augment:
                     x = _augment(x, gen)
-                with torch.no_grad():
-                    outs_t, taps_t = teacher(x, taps)
+                with torch.no_grad():  # on the fly, each epoch: a no-grad pass is ~1/10 of a training step,
+                    outs_t, taps_t = teacher(x, taps)  # and caching every tap cost 1 GB more (MobileNetV2)
                 out_t = outs_t[0]
             outs, tapped = student(x, taps, detach=mode == "block")
-            if classifier:
-                t = p.temperature
-                loss = F.kl_div(F.log_softmax(outs[0] / t, dim=1), F.log_softmax(out_t / t, dim=1),
-                                log_target=True, reduction="batchmean") * t * t
-            else:
-                loss = _nmse(outs[0], out_t)
+            loss = output_loss(outs[0], out_t, classifier, p.temperature)
             if taps and (mode == "block" or p.feature_weight > 0):
-                feats = torch.stack([_nmse(tapped[k], taps_t[k]) for k in taps]).mean()
+                feats = torch.stack([nmse(tapped[k], taps_t[k]) for k in taps]).mean()
                 loss = loss + (feats * len(taps) if mode == "block" else p.feature_weight * feats)
             return loss
 
@@ -325,8 +302,8 @@ class _Run:
 def _same_shapes(student: Mirror, teacher: Mirror, sample, taps: list) -> list:
     """The taps whose tensors have the same shape in both models (channel pruning changes some)."""
     with torch.no_grad():
-        _, a = student(_to_torch(sample), taps)
-        _, b = teacher(_to_torch(sample), taps)
+        _, a = student(Mirror.as_input(sample), taps)
+        _, b = teacher(Mirror.as_input(sample), taps)
     return [k for k in taps if k in a and k in b and a[k].shape == b[k].shape]
 
 
