@@ -21,13 +21,15 @@ from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocess
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
+from ov_sparsity.data.samples import inference_items
 from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.graph.model_io import check_single_input, read_model, save_model
+from ov_sparsity.graph.model_io import as_model, check_single_input, read_model, save_model
 from ov_sparsity.outputs import atomic_output_dir, check_output_dir
 from ov_sparsity.graph.weighted import require_weighted_ops
 from ov_sparsity.report import build_report
+from ov_sparsity.validate import RANGES, checked
 
 
 def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
@@ -89,16 +91,13 @@ def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True)
 def build_text_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
     """Calibration text for a text model: a UTF-8 file, one passage per line, tokenized with the model's
     tokenizer and packed into windows of its sequence length (128 where it is dynamic)."""
-    from ov_sparsity.data.text import (SyntheticTextDataset, TextDataset, check_text_model, model_tokenizer,
-                                       read_lines, sequence_length)
+    from ov_sparsity.data.text import (SyntheticTextDataset, TextDataset, check_seq_len, check_text_model,
+                                       default_seq_len, model_tokenizer, read_lines)
 
     names = check_text_model(model)
     how = ("a text model calibrates on text: --data FILE.txt (UTF-8, one passage per line), or data-free "
            "on 'zipf' (synthetic sentences) or 'noise' (random tokens)")
-    seq_len = engine.seq_len or sequence_length(model)
-    fixed = sequence_length(model, default=0)
-    if fixed and seq_len != fixed:
-        raise OvSparsityError(f"the model takes sequences of {fixed} tokens, --seq-len asks {seq_len}")
+    seq_len = check_seq_len(model, engine.seq_len or default_seq_len(model))
     if engine.data_source in ("zipf", "noise"):
         return SyntheticTextDataset(engine.data_source, engine.calibration_size, model_tokenizer(model), seq_len,
                                     names, engine.seed)
@@ -154,34 +153,38 @@ def check_classes(data: ImageFolder, model: ov.Model) -> None:
         raise OvSparsityError(f"{data.class_source} has label {top} but the model has {outputs} outputs")
 
 
-def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, criterion: Optional[str] = None,
+def _check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise OvSparsityError(f"{name} must be True or False, got {value!r}")
+
+
+def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Optional[str] = None,
              distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
              quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
              seed: int = 0, progress: bool = True, **weight_sparsity_params) -> ov.Model:
     """Return a sparse (optionally INT8) copy of `model`; the input model is not modified.
 
-    dataset: an nncf.Dataset of model inputs, an ov_sparsity Dataset, "fractal" (synthetic
-    FractalDB-style images) or "noise"/None (white noise), the synthetic ones through
-    `preprocessing` (a preset name, fields, or guessed from the model's input size).
+    model: an openvino.Model, or the path of an IR .xml (read with its .bin).
+    dataset: an nncf.Dataset of model inputs or a plain list of them (arrays with the batch axis
+    first, [1, C, H, W] as NNCF's examples pass them, or single samples [C, H, W]; dicts by input
+    name for several inputs), an ov_sparsity Dataset, "fractal" (synthetic FractalDB-style images)
+    or "noise"/None (white noise), the synthetic ones through `preprocessing` (a preset name,
+    fields, or guessed from the model's input size).
     The default recipe is second-order pruning fitted to the dense model in one pass
     (WeightSparsity method="second_order"), then recovery beyond the layer on real data
     (recovery="auto": the sparse model distilled from the dense one through the IR's torch
     mirror, kept only if a held-out tenth of the data gains 5%; recovery="none" skips it);
     method="magnitude" is the corrections-only recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
     schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300).
+
+    Bad arguments raise ov_sparsity.OvSparsityError, its message naming the argument.
     """
+    model = as_model(model)
+    subset_size = checked("subset_size", subset_size, RANGES["subset_size"])
+    seed = checked("seed", seed, RANGES["seed"])
+    for name, flag in (("quantize", quantize), ("progress", progress)):
+        _check_flag(name, flag)
     require_weighted_ops(model)
-    if dataset is None or isinstance(dataset, str):
-        source = dataset or "noise"
-        if source not in SYNTHETIC:
-            raise OvSparsityError(f"unknown synthetic data source {source!r} (known: {', '.join(SYNTHETIC)})")
-        ds = SYNTHETIC[source](subset_size, resolve_preprocessing(preprocessing, model), seed, progress)
-    elif isinstance(dataset, Dataset):
-        ds = random_subset(dataset, subset_size, seed)
-    elif hasattr(dataset, "get_inference_data"):
-        ds = ArrayDataset.from_inputs(dataset.get_inference_data(), subset_size)
-    else:
-        raise OvSparsityError("dataset must be an nncf.Dataset, an ov_sparsity Dataset or None")
     algos = [create_algorithm("WeightSparsity", {
         "sparsity_level": sparsity_level, "criterion": criterion, "distribution": distribution,
         "weight_correction": weight_correction, "bias_correction": bias_correction,
@@ -189,9 +192,36 @@ def sparsify(model: ov.Model, dataset=None, sparsity_level: float = 0.5, *, crit
     if quantize:
         algos.append(create_algorithm("DefaultQuantization", {"subset_size": subset_size,
                                                               "ignored_scope": ignored_scope}))
+    pipeline = Pipeline(algos)
+    pipeline.check(model)
+    if dataset is None or isinstance(dataset, str):
+        source = dataset or "noise"
+        if source not in SYNTHETIC:
+            raise OvSparsityError(f"dataset: unknown synthetic data source {source!r} (known: "
+                                  f"{', '.join(SYNTHETIC)}; or give an nncf.Dataset)")
+        ds = SYNTHETIC[source](subset_size, resolve_preprocessing(preprocessing, model), seed, progress)
+    elif isinstance(dataset, Dataset):
+        if len(dataset) == 0:
+            raise OvSparsityError("dataset is empty: give at least one calibration sample")
+        ds = random_subset(dataset, subset_size, seed)
+    else:
+        ds = ArrayDataset.from_inputs(inference_items(dataset), subset_size, model)
     pre = resolve_preprocessing(preprocessing, model) if preprocessing is not None or dataset is None \
         or isinstance(dataset, str) else None
-    return Pipeline(algos).run(model, ds, seed=seed, progress=progress, preprocessing=pre).model
+    return pipeline.run(model, ds, seed=seed, progress=progress, preprocessing=pre).model
+
+
+def check_engine_fits(engine: EngineSection, model: ov.Model) -> None:
+    """Settings that do not apply to the model are one line, never silently ignored."""
+    if is_text_model(model):
+        for value, flag in ((engine.preprocessing, "--preprocess (engine.preprocessing)"),
+                            (engine.synsets, "--synsets (engine.synsets)")):
+            if value is not None:
+                raise OvSparsityError(f"{flag} does not apply to a text model: its tokenizer prepares the text")
+        return
+    check_single_input(model)
+    if engine.seq_len is not None:
+        raise OvSparsityError("--seq-len (engine.seq_len) is for text models; this model takes images")
 
 
 def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
@@ -212,8 +242,7 @@ def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
     t0 = time.perf_counter()
     model = read_model(config.model.model, config.model.weights)
     timings["load"] = time.perf_counter() - t0
-    if not is_text_model(model):
-        check_single_input(model)
+    check_engine_fits(config.engine, model)
     require_weighted_ops(model)
     pipeline = Pipeline(algorithms)
     pipeline.check(model)  # before minutes of data generation

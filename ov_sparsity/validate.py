@@ -47,17 +47,18 @@ def _num(x: float) -> str:
 
 
 SEED_MAX = 2 ** 32 - 1
+MAX_SAMPLES = 10_000_000  # calibration / evaluation samples: far beyond any dataset here, and no overflow
 RANGES = {
     "sparsity": Range(0.0, 1.0, high_open=True),
     "initial_sparsity": Range(0.0, 1.0, high_open=True),
     "prune_ratio": Range(0.0, 1.0, high_open=True),
     "max_accuracy_drop": Range(0.0, 100.0),
     "seed": Range(0, SEED_MAX, integer=True),
-    "subset_size": Range(1, None, integer=True),
+    "subset_size": Range(1, MAX_SAMPLES, integer=True),
     "seq_len": Range(3, 1 << 16, integer=True),
-    "eval_subset_size": Range(1, None, integer=True),
+    "eval_subset_size": Range(1, MAX_SAMPLES, integer=True),
     "batch_size": Range(1, 4096, integer=True),
-    "limit": Range(1, None, integer=True),
+    "limit": Range(1, MAX_SAMPLES, integer=True),
     "schedule_steps": Range(1, 100, integer=True),
     "weight_bits": Range(2, 8, integer=True),
     "channel_multiple": Range(1, 1024, integer=True),

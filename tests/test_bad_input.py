@@ -58,9 +58,79 @@ def _quantized():
     return ov.Model([ops.reduce_mean(c, ops.constant(np.array([2, 3])), False)], [x], "q")
 
 
+def _suite(w: Path, name: str, settings: str, extra: str = "") -> None:
+    (w / name).write_text(f"name: t\nmodel: {{ir: {w}/m.xml}}\npreprocess: cifar10\ndata: {{noise: noise}}\n"
+                          f"seconds: 0\n{extra}settings:\n{settings}")
+
+
+def _text_world(w: Path, tiny_bert: Path) -> None:
+    """Two exports of the tiny BERT (dynamic length, fixed 16), calibration text and broken texts."""
+    import shutil
+
+    shutil.copytree(tiny_bert, w / "bert")
+    for name, extra in (("enc.xml", []), ("enc16.xml", ["--seq-len", "16"])):
+        assert main(["-q", "zoo", "export", "minilm_l6", "--weights", str(w / "bert"), "-o", str(w / name),
+                     *extra]) == 0
+    (w / "calib.txt").write_text("the man plays guitar .\na dog is happy .\n" * 20, encoding="utf-8")
+    (w / "ctrl.txt").write_bytes(b"\0\0\0\n\x01\x02\x07\n\0\x1b\n")
+    (w / "blank.txt").write_text("\n   \n\t\n")
+    (w / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+
+
+def _config_world(w: Path) -> None:
+    cfg = lambda name, text: (w / name).write_text(text)  # noqa: E731
+    ws = '{"name": "WeightSparsity", "params": %s}'
+    algos = lambda *a: '{"compression": {"algorithms": [%s]}}' % ", ".join(a)  # noqa: E731
+    with_ws = ', "compression": {"algorithms": [{"name": "WeightSparsity"}]}}'
+    cfg("scale0.json", '{"engine": {"type": "data_free", "data_source": "noise", "preprocessing": '
+                       '{"size": [32, 32], "scale": 0}}' + with_ws)
+    cfg("std0.json", '{"engine": {"type": "data_free", "data_source": "noise", "preprocessing": '
+                     '{"size": [32, 32], "std": [1, 0, 1]}}' + with_ws)
+    cfg("twice.json", algos(ws % "{}", '{"name": "DefaultQuantization"}', '{"name": "DefaultQuantization"}'))
+    cfg("subset_huge.json", '{"engine": {"type": "data_free", "data_source": "noise", '
+                            '"subset_size": 100000000000000000000}}')
+    cfg("device.json", '{"compression": {"target_device": "TPU", "algorithms": [%s]}}' % (ws % "{}"))
+    cfg("steps.json", algos(ws % '{"schedule": {"steps": 1000}}'))
+    cfg("steps0.json", algos(ws % '{"schedule": {"steps": 0}}'))
+    cfg("params_num.json", algos('{"name": "WeightSparsity", "params": 5}'))
+    cfg("name_num.json", algos('{"name": 5}'))
+    cfg("toplist.json", "[1, 2]")
+    cfg("level_str.json", algos(ws % '{"sparsity_level": "0.5"}'))
+    cfg("level_bool.json", algos(ws % '{"sparsity_level": true}'))
+    cfg("recovery_key.json", algos(ws % '{"recovery": {"epoch": 3}}'))
+    cfg("recovery_mode.json", algos(ws % '{"recovery": "always"}'))
+    cfg("scope_num.json", algos(ws % '{"ignored_scope": {"names": 5}}'))
+    cfg("batch0.json", '{"engine": {"type": "data_free", "data_source": "noise", "batch_size": 0}}')
+    ac = "datasets:\n- name: x\n  data_source: imgs\n"
+    cfg("ac_std0.yaml", ac + "  preprocessing:\n  - {type: normalization, mean: 0, std: 0}\n")
+    cfg("ac_stdneg.yaml", ac + "  preprocessing:\n  - {type: normalization, mean: 0, std: [1, -1, 1]}\n")
+    cfg("ac_size.yaml", ac + "  preprocessing:\n  - {type: resize, size: big}\n")
+    cfg("ac_steps.yaml", ac + "  preprocessing: resize\n")
+    cfg("ac_conv.yaml", ac + "  annotation_conversion: imagenet\n")
+    cfg("ac_neg.yaml", ac + "  annotation_conversion: {converter: imagenet, annotation_file: ann_neg.txt}\n")
+    cfg("ann_neg.txt", "class00/0.png 1\nclass00/1.png -5\n")
+    for name in ("ac_std0", "ac_stdneg", "ac_size", "ac_steps", "ac_conv", "ac_neg"):
+        cfg(f"{name}.json", '{"engine": {"config": "%s.yaml"}' % name + with_ws)
+    one = "- {label: a, levels: %s, algorithms: [{name: WeightSparsity}]}\n"
+    _suite(w, "s_levels.yaml", one % "0.5")
+    _suite(w, "s_levels_str.yaml", one % "[a, b]")
+    _suite(w, "s_levels_empty.yaml", one % "[]")
+    _suite(w, "s_algo.yaml", "- {label: a, algorithms: [{name: Foo}]}\n")
+    _suite(w, "s_param.yaml", "- {label: a, algorithms: [{name: WeightSparsity, params: {levle: 1}}]}\n")
+    _suite(w, "s_twice.yaml", "- {label: a, algorithms: [{name: DefaultQuantization}, {name: DefaultQuantization}]}\n")
+    _suite(w, "s_data.yaml", "- {label: a, data: [real], algorithms: [{name: WeightSparsity}]}\n")
+    _suite(w, "s_empty.yaml", "  []\n")
+    _suite(w, "s_key.yaml", one % "[0.5]", extra="modle: 1\n")
+    _suite(w, "s_seconds.yaml", one % "[0.5]", extra="seconds: -1\n")
+    (w / "s_model.yaml").write_text("name: t\nmodel: {ir: nowhere.xml}\nsettings:\n"
+                                    "- {algorithms: [{name: WeightSparsity}]}\n")
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_bert):
     w = tmp_path_factory.mktemp("world")
+    _text_world(w, tiny_bert)
+    _config_world(w)
     save(build("conv_bias_relu", 0, hw=32), w / "m.xml")  # 4 outputs, 32x32
     _images(w / "imgs", 4)
     _images(w / "imgs12", 12, per_class=1)
@@ -178,7 +248,7 @@ CASES = {
     "eval batch size 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--batch-size", "0"], "--batch-size: must be"),
     "eval batch size -1": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--batch-size", "-1"], "--batch-size: must"),
     "eval limit -3": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "-3"], "--limit: must be an integer"),
-    "eval limit 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "0"], "--limit: must be an integer >= 1"),
+    "eval limit 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "0"], "--limit: must be an integer in [1, 10000000], got 0"),
     "benchmark limit -2": (["benchmark", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "-2"], "--limit: must be"),
     "benchmark seconds nan": (["benchmark", "{w}/m.xml", "--seconds", "nan"], "--seconds: must be a finite number"),
     "benchmark into a user folder": (["benchmark", "{w}/m.xml", "--seconds", "0", "-o", "{w}/userdir"],
@@ -202,6 +272,132 @@ CASES = {
     "zoo unknown model": (["zoo", "export", "vgg16", "-o", "{w}/v.xml"], "unknown zoo model 'vgg16'"),
     "zoo weights missing": (["zoo", "export", "resnet20_cifar10", "--weights", "{w}/none.th", "-o", "{w}/r.xml"],
                             "weights file not found"),
+    # --- text models: one range for the sequence length, flags that do not apply -------------------------------
+    "zoo export seq-len 2": (["zoo", "export", "minilm_l6", "--weights", "{w}/bert", "--seq-len", "2", "-o",
+                              "{w}/e.xml"], "--seq-len: must be an integer in [3, 65536], got 2"),
+    "zoo export seq-len beyond positions": (["zoo", "export", "minilm_l6", "--weights", "{w}/bert", "--seq-len",
+                                             "100", "-o", "{w}/e.xml"],
+                                            "--seq-len 100 is beyond the model's 64 token positions"),
+    "compress seq-len beyond positions": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "{w}/calib.txt",
+                                           "--seq-len", "100"], "--seq-len 100 is beyond the model's 64 token"),
+    "benchmark seq-len beyond positions": (["benchmark", "{w}/enc.xml", "--seq-len", "100", "--seconds", "0"],
+                                           "--seq-len 100 is beyond the model's 64 token positions"),
+    "compress fixed length, other seq-len": (["compress", "{w}/enc16.xml", "-o", "{w}/o", "--data",
+                                              "{w}/calib.txt", "--seq-len", "32"],
+                                             "the model takes sequences of 16 tokens, --seq-len asks 32"),
+    "benchmark fixed length, other seq-len": (["benchmark", "{w}/enc16.xml", "--seq-len", "32", "--seconds", "0"],
+                                              "the model takes sequences of 16 tokens, --seq-len asks 32"),
+    "benchmark image model --seq-len": (["benchmark", "{w}/m.xml", "--seq-len", "64", "--seconds", "0"],
+                                        "--seq-len is for text models; m.xml takes images"),
+    "compress image model --seq-len": (["compress", "{w}/m.xml", "-o", "{w}/o", "--data", "noise", "--seq-len",
+                                        "16"], "--seq-len (engine.seq_len) is for text models"),
+    "compress text model --preprocess": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--preprocess", "imagenet"],
+                                         "--preprocess (engine.preprocessing) does not apply to a text model"),
+    "compress text model --synsets": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--synsets",
+                                       "{w}/flat/synsets.txt"], "--synsets (engine.synsets) does not apply"),
+    "text of control characters": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "{w}/ctrl.txt"],
+                                    "ctrl.txt holds no text"),
+    "text of blank lines": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "{w}/blank.txt"],
+                            "blank.txt holds no text"),
+    "text not UTF-8": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "{w}/latin1.txt"],
+                       "latin1.txt is not UTF-8 text (byte 3)"),
+    "text model on an image folder": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "{w}/imgs"],
+                                      "is a folder; a text model calibrates on text"),
+    "text model on fractals": (["compress", "{w}/enc.xml", "-o", "{w}/o", "--data", "fractal"],
+                               "fractal images do not fit a text model"),
+    "image model on a text file": (["compress", "{w}/m.xml", "-o", "{w}/o", "--data", "{w}/calib.txt"],
+                                   "calib.txt is a file; this model takes images"),
+    "eval text, image reference": (["eval", "{w}/enc.xml", "--reference", "{w}/m.xml"],
+                                   "m.xml is an image model, the model is a text model"),
+    "eval image, text reference": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--reference", "{w}/enc.xml"],
+                                   "enc.xml is a text model, the model is an image model"),
+    "eval text model --data": (["eval", "{w}/enc.xml", "--data", "{w}/imgs"],
+                               "--data does not apply to a text model (--task sts)"),
+    "eval text model --limit": (["eval", "{w}/enc.xml", "--limit", "5"], "--limit does not apply to a text model"),
+    "eval image model --tokenizer": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--tokenizer", "{w}/bert"],
+                                     "--tokenizer does not apply to an image model"),
+    "eval sts on an image model": (["eval", "{w}/m.xml", "--task", "sts"], "--task sts needs a text model"),
+    "benchmark text model --data": (["benchmark", "{w}/enc.xml", "--data", "{w}/imgs", "--seconds", "0"],
+                                    "--data (labelled images) is for image models"),
+    "benchmark text and image together": (["benchmark", "{w}/enc.xml", "{w}/m.xml", "--seconds", "0"],
+                                          "benchmark text models and image models apart"),
+    "benchmark --preprocess without --data": (["benchmark", "{w}/m.xml", "--preprocess", "cifar10", "--seconds",
+                                               "0"], "--preprocess does not apply to a benchmark without --data"),
+    "benchmark --limit without --data": (["benchmark", "{w}/m.xml", "--limit", "5", "--seconds", "0"],
+                                         "--limit does not apply to a benchmark without --data"),
+    "benchmark no models": (["benchmark", "--seconds", "0"], "give one or more MODEL.xml"),
+    # --- configs: POT and Accuracy Checker ------------------------------------------------------------------------
+    "config preprocessing scale 0": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/scale0.json"],
+                                     "preprocessing: scale must be a positive number, got 0"),
+    "config preprocessing std 0": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/std0.json"],
+                                   "preprocessing: std must be 3 positive numbers"),
+    "config algorithm twice": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/twice.json"],
+                               "algorithm 'DefaultQuantization' is listed twice"),
+    "config subset_size 1e20": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/subset_huge.json"],
+                                "engine.subset_size must be an integer in [1, 10000000]"),
+    "config unknown target_device": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/device.json"],
+                                     "unknown compression.target_device 'TPU' (known: ANY, CPU"),
+    "config schedule steps 1000": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/steps.json"],
+                                   "schedule: steps must be an integer in [1, 100], got 1000"),
+    "config schedule steps 0": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/steps0.json"],
+                                "schedule: steps must be an integer in [1, 100], got 0"),
+    "config params not a mapping": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/params_num.json"],
+                                    "(WeightSparsity) params must be a mapping, got 5"),
+    "config algorithm name a number": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/name_num.json"],
+                                       "compression.algorithms[0].name must be an algorithm name, got 5"),
+    "config a list": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/toplist.json"],
+                      "toplist.json must hold a mapping at the top level"),
+    "config level a string": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/level_str.json"],
+                              "parameter 'sparsity_level' must be a finite number, got '0.5'"),
+    "config level a bool": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/level_bool.json"],
+                            "parameter 'sparsity_level' must be a finite number, got True"),
+    "config recovery unknown key": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/recovery_key.json"],
+                                    "Recovery: unknown parameter 'epoch'"),
+    "config recovery unknown mode": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/recovery_mode.json"],
+                                     "parameter 'recovery' must be one of"),
+    "config ignored names a number": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/scope_num.json"],
+                                      "ignored_scope: 'names' must be a list of strings, got 5"),
+    "config batch_size 0": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/batch0.json"],
+                            "engine.batch_size must be an integer in [1, 4096], got 0"),
+    "AC normalization std 0": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_std0.json"],
+                               "normalization std must be positive numbers, got [0]"),
+    "AC normalization std negative": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_stdneg.json"],
+                                      "normalization std must be positive numbers"),
+    "AC resize size not a number": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_size.json"],
+                                    "resize size must be a positive integer (pixels), got 'big'"),
+    "AC preprocessing not a list": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_steps.json"],
+                                    "preprocessing must be a list of steps, got 'resize'"),
+    "AC annotation_conversion a string": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_conv.json"],
+                                          "annotation_conversion must be a mapping"),
+    "AC annotation label -5": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_neg.json"],
+                               "ann_neg.txt, line 2: label -5 is negative"),
+    # --- suites: the whole suite validated before any work, nothing left behind ----------------------------------
+    "suite levels a number": (["benchmark", "--suite", "{w}/s_levels.yaml", "-o", "{w}/so"],
+                              "levels must be a non-empty list of numbers, got 0.5"),
+    "suite levels strings": (["benchmark", "--suite", "{w}/s_levels_str.yaml", "-o", "{w}/so"],
+                             "levels must be a non-empty list of numbers, got ['a', 'b']"),
+    "suite levels empty": (["benchmark", "--suite", "{w}/s_levels_empty.yaml", "-o", "{w}/so"],
+                           "levels must be a non-empty list of numbers, got []"),
+    "suite unknown algorithm": (["benchmark", "--suite", "{w}/s_algo.yaml", "-o", "{w}/so"],
+                                "settings[0] (a): unknown algorithm 'Foo'"),
+    "suite unknown parameter": (["benchmark", "--suite", "{w}/s_param.yaml", "-o", "{w}/so"],
+                                "WeightSparsity: unknown parameter 'levle'"),
+    "suite algorithm twice": (["benchmark", "--suite", "{w}/s_twice.yaml", "-o", "{w}/so"],
+                              "algorithm 'DefaultQuantization' is listed twice"),
+    "suite unknown data label": (["benchmark", "--suite", "{w}/s_data.yaml", "-o", "{w}/so"],
+                                 "uses data 'real', not among noise"),
+    "suite settings not a list": (["benchmark", "--suite", "{w}/s_empty.yaml", "-o", "{w}/so"],
+                                  "'settings' must be a non-empty list"),
+    "suite unknown key": (["benchmark", "--suite", "{w}/s_key.yaml", "-o", "{w}/so"], "unknown key 'modle'"),
+    "suite seconds -1": (["benchmark", "--suite", "{w}/s_seconds.yaml", "-o", "{w}/so"],
+                         "seconds must be a number in [0, 86400], got -1"),
+    "suite model missing": (["benchmark", "--suite", "{w}/s_model.yaml", "-o", "{w}/so"], "suite: model not found"),
+    "suite file missing": (["benchmark", "--suite", "{w}/none.yaml", "-o", "{w}/so"], "suite file not found"),
+    "suite with a model": (["benchmark", "--suite", "{w}/s_levels.yaml", "{w}/m.xml", "-o", "{w}/so"],
+                           "--suite names its models and data itself"),
+    "suite with --limit": (["benchmark", "--suite", "{w}/s_algo.yaml", "-o", "{w}/so", "--limit", "5"],
+                           "--limit does not apply to a suite"),
+    "suite without -o": (["benchmark", "--suite", "{w}/s_algo.yaml"], "--suite needs -o DIR"),
 }
 
 
@@ -211,8 +407,8 @@ def snapshot(root: Path) -> dict:
             for p in sorted(root.rglob("*"))}
 
 
-def test_at_least_45_cases():
-    assert len(CASES) >= 45
+def test_at_least_110_cases():
+    assert len(CASES) + len(API_CASES) >= 110
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -228,6 +424,182 @@ def test_bad_input(case, world, capsys, monkeypatch, tmp_path):
     assert expected in lines[0], lines[0]
     assert "Traceback" not in captured.err
     assert snapshot(world) == before  # inputs unchanged; no output, no temporary folder
+
+
+# --- the Python API: one exception type, OvSparsityError, whose message names the argument -------------------
+
+def _api_model():
+    return build("conv_bias_relu", 0, hw=32)
+
+
+def _nan_weights():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    w[0, 0, 0, 0] = np.nan
+    x = ops.parameter([1, 3, 32, 32], np.float32, name="input")
+    c = ops.convolution(x, ops.constant(w), [1, 1], [0, 0], [0, 0], [1, 1])
+    c.set_friendly_name("conv")
+    return ov.Model([ops.reduce_mean(c, ops.constant(np.array([2, 3])), False)], [x], "nan")
+
+
+def _x(shape=(1, 3, 32, 32), fill=None):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    if fill is not None:
+        x.flat[5] = fill
+    return x
+
+
+def _sparsify(*args, **kwargs):
+    from ov_sparsity import sparsify
+
+    kwargs.setdefault("progress", False)
+    return sparsify(*args, **kwargs)
+
+
+def _qws(model, data, **kwargs):
+    from ov_sparsity.nncf import quantize_with_sparsity
+
+    return quantize_with_sparsity(model, data, progress=False, **kwargs)
+
+
+def _nncf_algo(name, **params):
+    import ov_sparsity.nncf as on
+
+    return getattr(on, name)(**params)
+
+
+M = _api_model
+# id: (call taking the world folder, a piece of the message: the argument it names)
+API_CASES = {
+    "sparsify model None": (lambda w: _sparsify(None), "model must be an openvino.Model or the path of an IR"),
+    "sparsify model a number": (lambda w: _sparsify(5), "model must be an openvino.Model"),
+    "sparsify model path missing": (lambda w: _sparsify(str(w / "nope.xml")), "model file not found"),
+    "sparsify model path not xml": (lambda w: _sparsify(w / "m.onnx"), "model must be an OpenVINO IR .xml"),
+    "sparsify model NaN weights": (lambda w: _sparsify(_nan_weights()), "the model's weights hold NaN or infinity "
+                                                                        "(layer conv)"),
+    "sparsify quantized model": (lambda w: _sparsify(_quantized()), "the model is already quantized"),
+    "sparsify no weighted ops": (lambda w: _sparsify(w / "relu.xml"), "no weighted ops"),
+    "sparsify dataset a number": (lambda w: _sparsify(M(), 5), "dataset must be an nncf.Dataset or a list"),
+    "sparsify dataset unknown source": (lambda w: _sparsify(M(), "fractals"),
+                                        "dataset: unknown synthetic data source 'fractals'"),
+    "sparsify dataset empty list": (lambda w: _sparsify(M(), []), "dataset is empty"),
+    "sparsify dataset empty nncf.Dataset": (lambda w: _sparsify(M(), __import__("nncf").Dataset([])),
+                                            "dataset is empty"),
+    "sparsify dataset wrong size": (lambda w: _sparsify(M(), [_x((1, 3, 8, 8))]),
+                                    "dataset item 0 has shape [1, 3, 8, 8]; the model input takes"),
+    "sparsify dataset wrong channels": (lambda w: _sparsify(M(), [_x((1, 1, 32, 32))]),
+                                        "dataset item 0 has shape [1, 1, 32, 32]"),
+    "sparsify dataset wrong rank": (lambda w: _sparsify(M(), [_x((32, 32))]), "dataset item 0 has shape [32, 32]"),
+    "sparsify dataset strings": (lambda w: _sparsify(M(), ["image.png"]), "dataset item 0 holds <U9 values"),
+    "sparsify dataset ragged": (lambda w: _sparsify(M(), [[[1.0, 2.0], [3.0]]]), "dataset item 0 is not an array"),
+    "sparsify dataset NaN": (lambda w: _sparsify(M(), [_x(), _x(), _x(fill=np.nan)]),
+                             "dataset item 2 holds NaN or infinity"),
+    "sparsify dataset inf": (lambda w: _sparsify(M(), [_x(fill=np.inf)]), "dataset item 0 holds NaN or infinity"),
+    "sparsify dataset dict of two": (lambda w: _sparsify(M(), [{"a": _x(), "b": _x()}]),
+                                     "dataset item 0 has no input 'input'"),
+    "sparsify subset_size 0": (lambda w: _sparsify(M(), subset_size=0),
+                               "subset_size must be an integer in [1, 10000000], got 0"),
+    "sparsify subset_size float": (lambda w: _sparsify(M(), subset_size=2.5), "subset_size must be an integer"),
+    "sparsify seed -1": (lambda w: _sparsify(M(), seed=-1), "seed must be an integer in [0, 4294967295], got -1"),
+    "sparsify level 1.5": (lambda w: _sparsify(M(), sparsity_level=1.5),
+                           "parameter 'sparsity_level' must be in [0.0, 1.0), got 1.5"),
+    "sparsify level a string": (lambda w: _sparsify(M(), sparsity_level="0.5"),
+                                "parameter 'sparsity_level' must be a finite number, got '0.5'"),
+    "sparsify level NaN": (lambda w: _sparsify(M(), sparsity_level=float("nan")),
+                           "parameter 'sparsity_level' must be a finite number"),
+    "sparsify unknown keyword": (lambda w: _sparsify(M(), levle=0.5), "unknown parameter 'levle'"),
+    "sparsify criterion unknown": (lambda w: _sparsify(M(), criterion="random"), "parameter 'criterion' must be"),
+    "sparsify quantize not a bool": (lambda w: _sparsify(M(), quantize="yes"), "quantize must be True or False"),
+    "sparsify ignored_scope a number": (lambda w: _sparsify(M(), ignored_scope=5), "ignored_scope must be a mapping"),
+    "sparsify ignored_scope unknown layer": (lambda w: _sparsify(M(), ignored_scope=["conv9"]),
+                                             "ignored scope names a layer that is not in the model: 'conv9'"),
+    "sparsify preprocessing unknown": (lambda w: _sparsify(M(), "noise", preprocessing="foo"),
+                                       "unknown preprocessing preset 'foo'"),
+    "sparsify preprocessing scale 0": (lambda w: _sparsify(M(), "noise", preprocessing={"size": [32, 32], "scale": 0}),
+                                       "preprocessing: scale must be a positive number, got 0"),
+    "sparsify schedule steps 1000": (lambda w: _sparsify(M(), schedule={"steps": 1000}),
+                                     "schedule: steps must be an integer in [1, 100], got 1000"),
+    "quantize_with_sparsity model None": (lambda w: _qws(None, [_x()]), "model must be an openvino.Model"),
+    "quantize_with_sparsity dataset None": (lambda w: _qws(M(), None), "calibration_dataset must be an nncf.Dataset"),
+    "quantize_with_sparsity dataset wrong size": (lambda w: _qws(M(), [_x((1, 3, 8, 8))]),
+                                                  "calibration_dataset item 0 has shape [1, 3, 8, 8]"),
+    "quantize_with_sparsity dataset NaN": (lambda w: _qws(M(), [_x(), _x(fill=np.nan)]),
+                                           "calibration_dataset item 1 holds NaN or infinity"),
+    "quantize_with_sparsity dataset empty": (lambda w: _qws(M(), []), "calibration_dataset is empty"),
+    "quantize_with_sparsity subset_size 0": (lambda w: _qws(M(), [_x()], subset_size=0),
+                                             "subset_size must be an integer in [1, 10000000], got 0"),
+    "quantize_with_sparsity level 2": (lambda w: _qws(M(), [_x()], sparsity_level=2.0),
+                                       "parameter 'sparsity_level' must be in [0.0, 1.0), got 2.0"),
+    "nncf WeightSparsity level 2": (lambda w: _nncf_algo("WeightSparsity", sparsity_level=2.0),
+                                    "parameter 'sparsity_level' must be in [0.0, 1.0), got 2.0"),
+    "nncf WeightSparsity subset_size 0": (lambda w: _nncf_algo("WeightSparsity", subset_size=0),
+                                          "WeightSparsity: subset_size must be an integer in [1, 10000000]"),
+    "nncf WeightSparsity unknown keyword": (lambda w: _nncf_algo("WeightSparsity", levle=1),
+                                            "WeightSparsity: unknown parameter 'levle'"),
+    "nncf UDFC prune_ratio 2": (lambda w: _nncf_algo("UDFC", prune_ratio=2.0), "parameter 'prune_ratio' must be in"),
+    "nncf apply on None": (lambda w: _nncf_algo("WeightSparsity").apply(None, None),
+                           "WeightSparsity.apply: model must be an openvino.Model, got NoneType"),
+    "nncf apply dataset wrong size": (lambda w: _nncf_algo("WeightSparsity", progress=False).apply(
+        M(), None, dataset=__import__("nncf").Dataset([_x((1, 3, 8, 8))])), "dataset item 0 has shape [1, 3, 8, 8]"),
+}
+
+
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_api_bad_input(case, world, monkeypatch, tmp_path):
+    from ov_sparsity import OvSparsityError
+
+    monkeypatch.setenv("OV_SPARSITY_CACHE", str(tmp_path / "cache"))
+    call, expected = API_CASES[case]
+    before = snapshot(world)
+    with pytest.raises(OvSparsityError) as info:
+        call(world)
+    message = str(info.value)
+    assert expected in message and "\n" not in message, message
+    assert snapshot(world) == before
+
+
+def test_unbatched_items_are_samples_not_channels(world):
+    """NNCF's examples pass [1, C, H, W]; a user may pass [C, H, W]: the same samples either way."""
+    import nncf
+
+    batched = [_x() for _ in range(8)]
+    a = _sparsify(M(), nncf.Dataset(batched), 0.5, recovery="none")
+    b = _sparsify(M(), nncf.Dataset([x[0] for x in batched]), 0.5, recovery="none")
+    c = _sparsify(M(), [np.concatenate(batched[:4]), np.concatenate(batched[4:])], 0.5, recovery="none")
+    from ov_sparsity.graph import find_weighted_ops
+
+    for other in (b, c):
+        for x, y in zip(find_weighted_ops(a), find_weighted_ops(other)):
+            np.testing.assert_array_equal(x.weight(), y.weight())
+
+
+def test_sparsify_takes_a_path(world):
+    from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+
+    model = _sparsify(str(world / "m.xml"), "noise", 0.5, subset_size=8)
+    assert 0.49 < global_sparsity(layer_sparsity(model)) < 0.51
+
+
+def test_non_finite_weights_are_never_handed_back(world):
+    """The last guard before a model is returned or saved: whatever produced them, NaN weights are refused."""
+    from ov_sparsity import OvSparsityError
+    from ov_sparsity.algorithms import Pipeline
+    from ov_sparsity.algorithms.base import Algorithm
+    from ov_sparsity.graph import find_weighted_ops
+    from ov_sparsity.graph.edits import SetWeight, apply_commands
+
+    class Poison(Algorithm):
+        name = "Poison"
+
+        def __init__(self):
+            self.params = None
+
+        def apply(self, model, ctx):
+            op = find_weighted_ops(model)[0]
+            return apply_commands(model, [SetWeight(op.name, np.full_like(op.weight(), np.nan))])
+
+    with pytest.raises(OvSparsityError, match=r"compression gave non-finite weights \(layer "):
+        Pipeline([Poison()]).run(M(), None, progress=False)
 
 
 def test_output_in_the_model_folder_from_inside_it(world, capsys, monkeypatch):

@@ -59,3 +59,11 @@ def test_overrides(tmp_path):
         {"name": "MagnitudeSparsity", "params": {"sparsity_level": 0.7}},
         {"name": "DefaultQuantization", "params": {"preset": "performance"}}]
     assert config.model.model == tmp_path / "m.xml"  # relative to the config's folder
+
+
+def test_target_devices_are_nncfs():
+    import nncf
+
+    from ov_sparsity.config.schema import TARGET_DEVICES
+
+    assert set(TARGET_DEVICES) == {t.name for t in nncf.TargetDevice}

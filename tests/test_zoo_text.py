@@ -45,7 +45,7 @@ def test_padding_does_not_change_an_embedding(tiny_bert, tmp_path):
 
 @pytest.mark.parametrize("args, expected", [
     (["--weights", "{tmp}"], "expected a Hugging Face model folder with config.json"),
-    (["--weights", "{tmp}", "--seq-len", "0"], "--seq-len must be positive"),
+    (["--weights", "{tmp}", "--seq-len", "0"], "--seq-len: must be an integer in [3, 65536], got 0"),
 ])
 def test_bad_text_exports_are_one_line(tmp_path, capsys, args, expected):
     argv = ["-q", "zoo", "export", "minilm_l6", "-o", str(tmp_path / "x.xml")]

@@ -1,14 +1,20 @@
-"""Typed keyword parameters for algorithms: defaults, type checks, POT aliases,
-unknown keys rejected by name."""
+"""Typed keyword parameters for algorithms: defaults, type checks (pydantic, strict: no
+string-to-number or number-to-bool coercion, NaN and infinity refused), POT aliases,
+unknown keys rejected by name. Ranges are checked by each Params' __post_init__."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from typing import Any, Literal, Optional, Union
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
 from ov_sparsity.errors import OvSparsityError
+
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 def _describe(hint) -> str:
@@ -17,50 +23,26 @@ def _describe(hint) -> str:
         return " | ".join(repr(a) for a in typing.get_args(hint))
     if origin is Union:
         return " or ".join(_describe(a) for a in typing.get_args(hint) if a is not type(None)) + " or null"
+    if origin in (list, tuple):
+        (arg, *_) = typing.get_args(hint) or (Any,)
+        return f"a list of {_describe(arg)}"
     return getattr(hint, "__name__", str(hint))
 
 
-def _check(value, hint) -> tuple[bool, Any]:
-    """(ok, coerced value)."""
-    if hint is Any:
-        return True, value
-    origin = typing.get_origin(hint)
-    if origin is Union:
-        if value is None and type(None) in typing.get_args(hint):
-            return True, None
-        for arg in typing.get_args(hint):
-            if arg is type(None):
-                continue
-            ok, v = _check(value, arg)
-            if ok:
-                return True, v
-        return False, value
-    if origin is Literal:
-        return value in typing.get_args(hint), value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False, value
-        (arg, *_) = typing.get_args(hint) or (Any,)
-        out = []
-        for item in value:
-            ok, v = _check(item, arg)
-            if not ok:
-                return False, value
-            out.append(v)
-        return True, list(out) if origin is list else tuple(out)
-    if origin is dict:
-        return isinstance(value, dict), value
-    if hint is bool:
-        return isinstance(value, bool), value
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:  # NaN and infinity are never a parameter value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return False, value
-        return True, float(value)
-    if hint is str:
-        return isinstance(value, str), value
-    return isinstance(value, hint), value
+@functools.lru_cache(maxsize=None)
+def _adapter(hint) -> TypeAdapter:
+    return TypeAdapter(hint, config=_STRICT)
+
+
+def _plain(value):
+    """numpy scalars as Python numbers and tuples as lists (what a user of the Python API may pass)."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def build_params(algo: str, params_cls, given: dict, aliases: dict | None = None):
@@ -69,17 +51,19 @@ def build_params(algo: str, params_cls, given: dict, aliases: dict | None = None
     aliases = aliases or {}
     hints = typing.get_type_hints(params_cls)
     names = [f.name for f in dataclasses.fields(params_cls)]
+    if given is not None and not isinstance(given, dict):
+        raise OvSparsityError(f"{algo}: params must be a mapping of parameter names to values, got {given!r}")
     kwargs = {}
     for key, value in (given or {}).items():
         target = aliases.get(key, key)
         if target not in hints:
             known = ", ".join(sorted(set(names) | set(aliases)))
             raise OvSparsityError(f"{algo}: unknown parameter '{key}' (known: {known})")
-        ok, coerced = _check(value, hints[target])
-        if not ok:
+        try:
+            kwargs[target] = _adapter(hints[target]).validate_python(_plain(value))
+        except ValidationError:
             what = _describe(hints[target]).replace("float", "a finite number")
-            raise OvSparsityError(f"{algo}: parameter '{key}' must be {what}, got {value!r}")
-        kwargs[target] = coerced
+            raise OvSparsityError(f"{algo}: parameter '{key}' must be {what}, got {value!r}") from None
     try:
         return params_cls(**kwargs)
     except OvSparsityError as exc:

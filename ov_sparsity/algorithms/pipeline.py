@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, create_algorithm, log
 from ov_sparsity.data.datasets import Dataset, cached
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.model_io import quantized_ops
+from ov_sparsity.graph.weighted import find_weighted_ops
 
 
 @dataclass
@@ -36,6 +38,10 @@ class Pipeline:
         if quantized:
             raise OvSparsityError(f"the model is already quantized ({quantized} FakeQuantize or 8-bit weight ops): "
                                   "give the floating-point model (--int8 quantizes after pruning)")
+        bad = non_finite_layer(model)
+        if bad:
+            raise OvSparsityError(f"the model's weights hold NaN or infinity (layer {bad}): give a model with "
+                                  "finite weights")
         for algo in self.algorithms:
             scope = getattr(algo.params, "ignored_scope", None)
             if scope:
@@ -66,4 +72,17 @@ class Pipeline:
             current = algo.apply(current, ctx)
             key = algo.name if algo.name not in timings else f"{algo.name}#{i}"
             timings[key] = time.perf_counter() - t0
+        bad = non_finite_layer(current)
+        if bad:  # the last guard: a NaN model is never handed back, whatever caused it
+            raise OvSparsityError(f"compression gave non-finite weights (layer {bad}): the calibration inputs "
+                                  "are not finite or far out of range (check the data and its preprocessing)")
         return PipelineResult(current, ctx, timings)
+
+
+def non_finite_layer(model: ov.Model):
+    """The name of the first weighted layer whose weights or bias hold NaN or infinity, else None."""
+    for op in find_weighted_ops(model):
+        for values in (op.weight(), op.bias()):
+            if values is not None and not np.isfinite(values).all():
+                return op.name
+    return None

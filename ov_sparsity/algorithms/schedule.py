@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.validate import RANGES, checked
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,10 @@ class Schedule:
         unknown = sorted(set(value) - {"initial_sparsity", "steps"})
         if unknown:
             raise OvSparsityError(f"schedule: unknown key '{unknown[0]}' (known: initial_sparsity, steps)")
-        steps = value.get("steps", 4)
+        steps = checked("schedule: steps", value.get("steps", 4), RANGES["schedule_steps"])  # the CLI's range
         initial = value.get("initial_sparsity", max(0.0, final - 0.3))
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise OvSparsityError(f"schedule: steps must be a positive integer, got {steps!r}")
-        if not isinstance(initial, (int, float)) or not 0.0 <= initial <= final:
+        checked("schedule: initial_sparsity", initial, RANGES["initial_sparsity"])
+        if initial > final:
             raise OvSparsityError(f"schedule: initial_sparsity must be in [0, {final}], got {initial!r}")
         return cls(float(initial), steps)
 

@@ -18,7 +18,7 @@ from ov_sparsity.engine.evaluate import scores
 from ov_sparsity.engine.infer import predict
 from ov_sparsity.engine.latency import interleaved_latency, interleaved_throughput, sparse_weights_supported
 from ov_sparsity.graph.complexity import complexity
-from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
+from ov_sparsity.data.text import NOT_FOR_TEXT, check_seq_len, default_seq_len, is_text_model
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.model_io import check_single_input, read_model, with_sequence
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
@@ -66,9 +66,10 @@ def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) ->
 
 
 def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: float = 10.0,
-                     progress: bool = True, labels: Optional[list] = None, seq_len: int = 128) -> dict:
+                     progress: bool = True, labels: Optional[list] = None, seq_len: Optional[int] = None) -> dict:
     """results.json's "models" and "machine": paths[0] is the reference. `seconds` per model,
-    split between latency and throughput. Text models run sequences of `seq_len` tokens."""
+    split between latency and throughput. Text models run sequences of `seq_len` tokens (default:
+    the model's fixed length, else 128); image models take no `seq_len`."""
     paths = [Path(p) for p in paths]
     models = [read_model(p) for p in paths]
     text = [is_text_model(m) for m in models]
@@ -77,7 +78,10 @@ def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: fl
     if all(text):
         if dataset is not None:
             raise OvSparsityError(NOT_FOR_TEXT)
-        models = [with_sequence(m, seq_len) for m in models]
+        lengths = [check_seq_len(m, seq_len or default_seq_len(m)) for m in models]
+        models = [with_sequence(m, n) for m, n in zip(models, lengths)]
+    elif seq_len is not None:
+        raise OvSparsityError(f"--seq-len is for text models; {paths[0].name} takes images")
     for m in models:
         if not is_text_model(m):
             check_single_input(m)

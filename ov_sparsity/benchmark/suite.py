@@ -27,11 +27,13 @@ import copy
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ov_sparsity.algorithms import create_algorithm
 from ov_sparsity.config.loader import read_config_file
 from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, check_keys
 from ov_sparsity.errors import OvSparsityError
@@ -186,6 +188,10 @@ def _expand(setting: dict, index: int, sources: dict, suite: Suite) -> list[Run]
     names = [a.get("name") for a in algos if isinstance(a, dict)]
     target = setting.get("level_param") or next((f"{n}.{LEVEL_PARAMS[n]}" for n in names if n in LEVEL_PARAMS), None)
     levels = setting.get("levels", [None])
+    if levels != [None] and (not isinstance(levels, list) or not levels or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)):
+        raise OvSparsityError(f"suite: settings[{index}] ({label}) levels must be a non-empty list of numbers, "
+                              f"got {levels!r}")
     if levels != [None] and target is None:
         raise OvSparsityError(f"suite: settings[{index}] ({label}) has levels but no algorithm that takes one "
                               f"(set level_param: NAME.PARAM)")
@@ -204,7 +210,12 @@ def _expand(setting: dict, index: int, sources: dict, suite: Suite) -> list[Run]
                     raise OvSparsityError(f"suite: settings[{index}] level_param {target}: no algorithm {algo}")
                 for a in entries:
                     a.setdefault("params", {})[param] = float(level)
-            RunConfig.from_dict({**config, "model": {}}, suite.path.parent)  # fail now, not an hour later
+            parsed = RunConfig.from_dict({**config, "model": {}}, suite.path.parent)  # fail now, not an hour later
+            for spec in parsed.compression.algorithms:  # unknown algorithms and parameters too
+                try:
+                    create_algorithm(spec["name"], spec["params"])
+                except OvSparsityError as exc:
+                    raise OvSparsityError(f"suite: settings[{index}] ({label}): {exc}") from None
             slug = _slug(f"{label}_{data}" + (f"_{round(100 * float(level))}" if level is not None else ""))
             runs.append(Run(setting=label, level=None if level is None else float(level), data=data,
                             config=config, slug=slug))
@@ -234,7 +245,32 @@ def dense_model(suite: Suite, out: Path, progress: bool) -> Path:
 
 
 def run_suite(suite: Suite, out: Path, progress: bool = True, log=print, seconds: Optional[float] = None) -> dict:
-    """Compress every run (skipping finished ones), then measure all models together."""
+    """Compress every run (skipping finished ones, redoing incomplete ones), then measure all models
+    together. A suite that fails or is interrupted before its first run finishes leaves no -o folder."""
+    created = not out.exists()
+    try:
+        return _run_suite(suite, out, progress, log, seconds)
+    except BaseException:  # failed or interrupted before any run finished: leave nothing behind
+        if created and not any(finished_run(p) for p in (out / "runs").glob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def finished_run(target: Path) -> Optional[dict]:
+    """A run folder's report, if the run is complete (model, report, config and time all there and
+    readable); None for one that a failure or a signal left half written."""
+    try:
+        report = json.loads((target / "report.json").read_text())
+        json.loads((target / "config.json").read_text())
+        float((target / "wall_s.txt").read_text())
+        complete = isinstance(report, dict) and "global_sparsity" in report and all(
+            (target / n).is_file() for n in ("model.xml", "model.bin"))
+    except (OSError, ValueError):
+        return None
+    return report if complete else None
+
+
+def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[float]) -> dict:
     from ov_sparsity.api import compress, labelled_images
     from ov_sparsity.benchmark.measure import benchmark_models
     from ov_sparsity.benchmark.results import make_results
@@ -249,15 +285,18 @@ def run_suite(suite: Suite, out: Path, progress: bool = True, log=print, seconds
         config["model"] = {"model": str(Path(dense).resolve())}
         if not isinstance(suite.sources[run.data], str):
             config["engine"]["data_source"] = str(_folder(suite.sources[run.data], out))
-        if not (target / "report.json").exists():
+        report = finished_run(target)
+        if report is None:  # not run yet, or left incomplete: (re)do it
+            if target.exists():
+                log(f"redoing the incomplete run {target}")
+                shutil.rmtree(target)
             log(f"[{i + 1}/{len(suite.runs)}] {run.setting} · {run.data}"
                 + (f" · {run.level:.0%}" if run.level is not None else ""))
             t0 = time.perf_counter()
-            compress(RunConfig.from_dict(config, suite.path.parent), target, progress=progress,
-                     log=lambda *a: None)
+            report = compress(RunConfig.from_dict(config, suite.path.parent), target, progress=progress,
+                              log=lambda *a: None)
             (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-            (target / "wall_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
-        report = json.loads((target / "report.json").read_text())
+            (target / "wall_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")  # written last
         runs_meta.append({"setting": run.setting, "data_source": run.data, "level": run.level,
                           "config": str(target / "config.json"),
                           "command": f"ov-sparsity compress --config {target / 'config.json'} -o {target}",

@@ -15,6 +15,7 @@ Anything else is a one-line error naming it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +44,32 @@ def _vector(path: Path, key: str, value: Any) -> tuple:
         numbers *= 3
     if len(numbers) != 3:
         raise _fail(path, f"normalization {key} needs 1 or 3 values, got {len(numbers)}")
+    if not all(math.isfinite(v) for v in numbers) or (key == "std" and min(numbers) <= 0):
+        raise _fail(path, f"normalization {key} must be {'positive' if key == 'std' else 'finite'} numbers, "
+                          f"got {value!r}")
     return numbers
+
+
+def _pixels(path: Path, step: dict, key: str) -> int:
+    value = step[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 16384:
+        raise _fail(path, f"{step['type']} {key} must be a positive integer (pixels), got {value!r}")
+    return value
 
 
 def _size(path: Path, step: dict) -> tuple:
     """(height, width) from `size` or `dst_height`/`dst_width`."""
     if "size" in step:
-        return int(step["size"]), int(step["size"])
+        return _pixels(path, step, "size"), _pixels(path, step, "size")
     if "dst_width" in step and "dst_height" in step:
-        return int(step["dst_height"]), int(step["dst_width"])
+        return _pixels(path, step, "dst_height"), _pixels(path, step, "dst_width")
     raise _fail(path, f"{step['type']} needs 'size' or 'dst_width' and 'dst_height'")
 
 
 def preprocessing_from_steps(path: Path, steps: list, order: str) -> dict:
     """AC's preprocessing list -> our Preprocessing fields (pixels 0..255, channel order kept)."""
+    if steps is not None and not isinstance(steps, list):
+        raise _fail(path, f"preprocessing must be a list of steps, got {steps!r}")
     pre: dict = {"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "name": "accuracy_checker"}
     for i, step in enumerate(steps or []):
         kind = step.get("type") if isinstance(step, dict) else None
@@ -101,6 +114,9 @@ def _labels(path: Path, dataset: dict, base: Path) -> dict:
     conversion = dataset.get("annotation_conversion")
     if not conversion:
         return {}
+    if not isinstance(conversion, dict):
+        raise _fail(path, f"annotation_conversion must be a mapping {{converter, annotation_file, has_background}}, "
+                          f"got {conversion!r}")
     converter = conversion.get("converter")
     if converter != "imagenet":
         raise _fail(path, f"annotation converter {converter!r} is not supported (supported: imagenet)")

@@ -25,6 +25,7 @@ SYNTHETIC_SOURCES = IMAGE_SYNTHETIC + ("zipf",)  # zipf: synthetic text, for tex
 DEFAULT_SUBSET = {"fractal": 500, "noise": 300, "zipf": 300}  # synthetic sources
 DEFAULT_IMAGES = 1000  # an image folder: up to 1,000 images (recovery holds out a tenth: docs/results.md)
 DEFAULT_OTHER = 300  # text files (windows)
+TARGET_DEVICES = ("ANY", "CPU", "GPU", "NPU", "CPU_SPR")  # nncf.TargetDevice (tests/test_config.py checks)
 
 
 def check_keys(section: str, data: Any, known: set, kind: str = "config") -> dict:
@@ -166,8 +167,22 @@ class CompressionSection:
             a = check_keys(f"compression.algorithms[{i}]", a, {"name", "params"})
             if "name" not in a:
                 raise OvSparsityError(f"config: compression.algorithms[{i}] has no 'name'")
-            specs.append({"name": a["name"], "params": dict(a.get("params") or {})})
-        return cls(target_device=str(data.get("target_device", "CPU")), algorithms=specs)
+            if not isinstance(a["name"], str):
+                raise OvSparsityError(f"config: compression.algorithms[{i}].name must be an algorithm name, "
+                                      f"got {a['name']!r}")
+            if any(s["name"] == a["name"] for s in specs):  # twice would run twice (INT8 on INT8)
+                raise OvSparsityError(f"config: algorithm '{a['name']}' is listed twice in compression.algorithms "
+                                      "(give it once, with all its params)")
+            params = a.get("params") or {}
+            if not isinstance(params, dict):
+                raise OvSparsityError(f"config: compression.algorithms[{i}] ({a['name']}) params must be a "
+                                      f"mapping, got {params!r}")
+            specs.append({"name": a["name"], "params": dict(params)})
+        device = data.get("target_device", "CPU")
+        if not isinstance(device, str) or device.upper() not in TARGET_DEVICES:
+            raise OvSparsityError(f"config: unknown compression.target_device {device!r} (known: "
+                                  f"{', '.join(TARGET_DEVICES)})")
+        return cls(target_device=device.upper(), algorithms=specs)
 
 
 @dataclass

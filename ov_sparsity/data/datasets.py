@@ -59,6 +59,9 @@ def read_annotation(path: Path, root: Path) -> list:
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise OvSparsityError(f"annotation file {path}, line {n}: expected 'relative/path label'")
+        if int(parts[1]) < 0:
+            raise OvSparsityError(f"annotation file {path}, line {n}: label {parts[1]} is negative (labels are class "
+                                  "indices 0, 1, ...)")
         image = Path(root) / parts[0]
         if not image.is_file():
             raise OvSparsityError(f"annotation file {path}, line {n}: image not found: {image}")
@@ -161,17 +164,16 @@ class ArrayDataset(Dataset):
         self.description = f"{len(self.items)} in-memory inputs"
 
     @classmethod
-    def from_inputs(cls, inputs, limit: int) -> "ArrayDataset":
-        """The first `limit` samples of model inputs, batch axis first as NNCF's datasets give them (arrays,
-        or dicts of one input each)."""
-        items = []
-        for item in inputs:
-            x = item if not isinstance(item, dict) else next(iter(item.values()))
-            x = np.asarray(x, dtype=np.float32)
-            items.extend(list(x) if x.ndim >= 2 else [x])
-            if len(items) >= limit:
-                break
-        return cls(items[:limit])
+    def from_inputs(cls, inputs, limit: int, model, argument: str = "dataset") -> "ArrayDataset":
+        """The first `limit` samples of model inputs as NNCF's datasets give them (arrays or dicts, batch axis
+        first, or one sample without it), checked against `model` (data/samples.py)."""
+        from ov_sparsity.data.samples import model_samples
+
+        ds = cls([])
+        ds.items = model_samples(model, inputs, limit, argument)
+        ds.labels = [-1] * len(ds.items)
+        ds.description = f"{len(ds.items)} in-memory inputs"
+        return ds
 
     def __len__(self) -> int:
         return len(self.items)

@@ -30,6 +30,26 @@ class Preprocessing:
 
     PRESETS = ("cifar10", "imagenet")
 
+    def __post_init__(self):
+        """Every field checked: a zero std or scale would give NaN/inf inputs and a NaN model."""
+        for key in ("resize", "crop"):
+            value = getattr(self, key)
+            if value is not None and not _positive_int(value):
+                raise OvSparsityError(f"preprocessing: {key} must be a positive integer (pixels), got {value!r}")
+        if self.size is not None and (len(self.size) != 2 or not all(_positive_int(v) for v in self.size)):
+            raise OvSparsityError(f"preprocessing: size must be two positive integers [height, width], got "
+                                  f"{list(self.size)!r}")
+        for key, positive in (("mean", False), ("std", True)):
+            value = getattr(self, key)
+            if len(value) != 3 or not all(_finite(v, positive) for v in value):
+                what = "positive" if positive else "finite"
+                raise OvSparsityError(f"preprocessing: {key} must be 3 {what} numbers (one per channel), got "
+                                      f"{list(value)!r}")
+        if not _finite(self.scale, positive=True):
+            raise OvSparsityError(f"preprocessing: scale must be a positive number, got {self.scale!r}")
+        if self.channels not in ("RGB", "BGR"):
+            raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {self.channels!r}")
+
     @classmethod
     def preset(cls, name: str) -> "Preprocessing":
         if name == "cifar10":
@@ -52,9 +72,9 @@ class Preprocessing:
             kw = dict(value)
             for key in ("mean", "std", "size"):
                 if kw.get(key) is not None:
+                    if not isinstance(kw[key], (list, tuple)):
+                        raise OvSparsityError(f"preprocessing: {key} must be a list of numbers, got {kw[key]!r}")
                     kw[key] = tuple(kw[key])
-            if kw.get("channels", "RGB") not in ("RGB", "BGR"):
-                raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {kw['channels']!r}")
             return cls(**kw)
         raise OvSparsityError(f"preprocessing must be a preset name or a mapping, got {value!r}")
 
@@ -97,6 +117,16 @@ class Preprocessing:
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 16384
+
+
+def _finite(value, positive: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        return False
+    return bool(np.isfinite(value)) and (value > 0 or not positive)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -49,8 +49,12 @@ class Tokenizer:
         self.max_length = int(max_length or min(self.tok.model_max_length, 512))
         self.folder = folder
 
-    def encode(self, texts: Sequence[str], input_names: Sequence[str] = TEXT_INPUTS) -> dict:
-        enc = self.tok(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+    def encode(self, texts: Sequence[str], input_names: Sequence[str] = TEXT_INPUTS,
+               length: Optional[int] = None) -> dict:
+        """`length`: pad (and truncate) every text to exactly this many tokens (a model of fixed length)."""
+        padding = "max_length" if length else True
+        enc = self.tok(list(texts), padding=padding, truncation=True, max_length=length or self.max_length,
+                       return_tensors="np")
         return {name: np.asarray(enc[name], dtype=np.int64) for name in input_names}
 
 
@@ -89,10 +93,18 @@ def read_lines(path: Path, encoding: str = "utf-8") -> list:
         raise OvSparsityError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise OvSparsityError(f"cannot read {path}: {exc.strerror}") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if _printable(line)]
     if not lines:
-        raise OvSparsityError(f"{path} holds no text (one passage per line expected)")
+        raise OvSparsityError(f"{path} holds no text (one passage per line expected; blank lines, NUL and "
+                              "control characters are not text)")
     return lines
+
+
+def _printable(line: str) -> bool:
+    """Whether a line holds anything beyond whitespace, NUL and other control characters."""
+    import unicodedata
+
+    return any(not ch.isspace() and not unicodedata.category(ch).startswith("C") for ch in line)
 
 
 def lee_benchmark() -> tuple[list, np.ndarray]:
@@ -139,6 +151,46 @@ def sequence_length(model: ov.Model, default: int = 128) -> int:
     return ps[1].get_length() if ps.rank.is_static and len(ps) == 2 and ps[1].is_static else default
 
 
+POSITIONS_KEY = ["ov_sparsity", "max_positions"]
+
+
+def max_positions(model: ov.Model) -> Optional[int]:
+    """How many token positions the model has (BERT's max_position_embeddings): recorded by the
+    exporter, else read from the config.json beside the tokenizer it records; None where neither says."""
+    if model.has_rt_info(POSITIONS_KEY):
+        return int(model.get_rt_info(POSITIONS_KEY).astype(str))
+    if model.has_rt_info(TOKENIZER_KEY):
+        config = Path(model.get_rt_info(TOKENIZER_KEY).astype(str)) / "config.json"
+        try:
+            value = json.loads(config.read_text()).get("max_position_embeddings")
+        except (OSError, ValueError, AttributeError):
+            value = None
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def default_seq_len(model: ov.Model) -> int:
+    """The model's fixed sequence length, else 128 tokens (fewer where the model has fewer positions)."""
+    fixed = sequence_length(model, default=0)
+    return fixed or min(128, max_positions(model) or 128)
+
+
+def check_seq_len(model: ov.Model, seq_len: int, flag: str = "--seq-len") -> int:
+    """`seq_len` if the text model takes it: within RANGES' bounds, at most the model's positions and, for
+    a model of fixed length, that length."""
+    from ov_sparsity.validate import RANGES, checked
+
+    checked(flag, seq_len, RANGES["seq_len"])
+    fixed = sequence_length(model, default=0)
+    if fixed and seq_len != fixed:
+        raise OvSparsityError(f"the model takes sequences of {fixed} tokens, {flag} asks {seq_len}")
+    positions = max_positions(model)
+    if positions is not None and seq_len > positions:
+        raise OvSparsityError(f"{flag} {seq_len} is beyond the model's {positions} token positions")
+    return seq_len
+
+
 class TextDataset(Dataset):
     """Calibration passages for a text model, tokenized and packed into windows of `seq_len` tokens
     ([CLS] ... [SEP], passages joined by [SEP]), so no position is padding but in the last window.
@@ -151,7 +203,10 @@ class TextDataset(Dataset):
             raise OvSparsityError(f"sequence length {seq_len} leaves no room for text")
         stream = []
         for ids in tok(list(texts), add_special_tokens=False)["input_ids"]:
-            stream += list(ids) + [tok.sep_token_id]
+            if ids:
+                stream += list(ids) + [tok.sep_token_id]
+        if not stream:
+            raise OvSparsityError(f"{description} gives no tokens: the model's tokenizer reads nothing in it")
         body = seq_len - 2
         self.windows = []
         for start in range(0, len(stream), body):

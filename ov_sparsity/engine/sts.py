@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 import openvino as ov
 
-from ov_sparsity.data.text import Tokenizer, lee_benchmark, polarity_sentences, word_pairs
+from ov_sparsity.data.text import Tokenizer, lee_benchmark, polarity_sentences, sequence_length, word_pairs
 from ov_sparsity.engine.infer import compile_model
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.progress import bar
@@ -21,13 +21,14 @@ def embed(model: ov.Model, tokenizer: Tokenizer, texts: Sequence[str], batch_siz
     """[len(texts), dim] embeddings, batches of similar lengths (padding does not change an embedding)."""
     compiled = compile_model(model, hint="THROUGHPUT")
     names = [next(iter(inp.get_names())) for inp in compiled.inputs]
+    fixed = sequence_length(model, default=0) or None  # a model exported with --seq-len: every text padded to it
     lengths = [len(t) for t in texts]
     order = np.argsort(lengths, kind="stable")
     out = None
     with bar(total=len(texts), desc=desc, enable=progress, unit="text") as pbar:
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
-            inputs = tokenizer.encode([texts[i] for i in idx], names)
+            inputs = tokenizer.encode([texts[i] for i in idx], names, length=fixed)
             values = compiled(inputs)[compiled.outputs[0]]
             if out is None:
                 out = np.empty((len(texts), *values.shape[1:]), np.float32)

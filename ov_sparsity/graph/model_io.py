@@ -37,6 +37,16 @@ def read_model(xml: str | os.PathLike, weights: str | os.PathLike | None = None)
         raise OvSparsityError(f"cannot read model {xml}: {ov_error_text(exc)}") from None
 
 
+def as_model(model, argument: str = "model") -> ov.Model:
+    """An ov.Model, or read from the path of an IR .xml (what a user of the Python API means by a string)."""
+    if isinstance(model, ov.Model):
+        return model
+    if isinstance(model, (str, Path)) or hasattr(model, "__fspath__"):
+        return read_model(model)
+    raise OvSparsityError(f"{argument} must be an openvino.Model or the path of an IR .xml file, got "
+                          f"{type(model).__name__}")
+
+
 def with_batch1(model: ov.Model, batch: int = 1) -> ov.Model:
     """A clone whose inputs have batch 1, or `batch` (latency runs, per-image MAC counts)."""
     clone = model.clone()

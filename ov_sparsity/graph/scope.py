@@ -66,11 +66,18 @@ class IgnoredScope:
         if isinstance(value, (list, tuple)):
             return cls(names=tuple(str(v) for v in value))
         if not isinstance(value, dict):
-            raise OvSparsityError(f"ignored scope must be a mapping, got {type(value).__name__}")
+            raise OvSparsityError(f"ignored_scope must be a mapping {{names, patterns, types}} or a list of layer "
+                                  f"names, got {type(value).__name__}")
         known = {"names", "patterns", "types", "scope", "operations"}
         unknown = sorted(set(value) - known)
         if unknown:
-            raise OvSparsityError(f"ignored scope: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+            raise OvSparsityError(f"ignored_scope: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+        for key in known:
+            entries = value.get(key, [])
+            if not isinstance(entries, (list, tuple)) or (key != "operations" and not all(
+                    isinstance(e, str) for e in entries)):
+                what = "mappings {type: T}" if key == "operations" else "strings"
+                raise OvSparsityError(f"ignored_scope: '{key}' must be a list of {what}, got {entries!r}")
         names = list(value.get("names", [])) + list(value.get("scope", []))
         types = list(value.get("types", []))
         for op in value.get("operations", []):

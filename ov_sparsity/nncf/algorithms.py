@@ -34,11 +34,12 @@ from nncf.quantization.algorithms.algorithm import Algorithm as NNCFAlgorithm
 
 from ov_sparsity.algorithms import Pipeline
 from ov_sparsity.algorithms.base import Context, create_algorithm
-from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.quantization import zero_masks
 from ov_sparsity.data import ArrayDataset
+from ov_sparsity.data.samples import inference_items
 from ov_sparsity.engine.statistics import StatRequest, patch_mean_of, stat_geometry
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.validate import RANGES, checked
 from ov_sparsity.graph.weighted import weighted_ops_by_name
 
 INPUTS = "model_input"  # the statistic kind that keeps a model input per sample
@@ -105,7 +106,8 @@ class OVSparsityAlgorithm(NNCFAlgorithm):
 
     def __init__(self, *, subset_size: int = 300, seed: int = 0, progress: bool = True, preprocessing=None,
                  **params):
-        check_range("subset_size", subset_size, 1, 1 << 31)
+        checked("subset_size", subset_size, RANGES["subset_size"], f"{self.algorithm_name}: ")
+        checked("seed", seed, RANGES["seed"], f"{self.algorithm_name}: ")
         self.algorithm = create_algorithm(self.algorithm_name, params)
         self.subset_size, self.seed, self.progress, self.preprocessing = subset_size, seed, progress, preprocessing
         self.reports: dict = {}
@@ -171,15 +173,18 @@ class OVSparsityAlgorithm(NNCFAlgorithm):
               dataset=None) -> ov.Model:
         """A compressed copy of `model`; `statistic_points` as collected for get_statistic_points, else
         (called alone) they are taken from `dataset` (an nncf.Dataset)."""
+        if not isinstance(model, ov.Model):  # NNCF's algorithms take models only; so do these
+            raise OvSparsityError(f"{self.algorithm_name}.apply: model must be an openvino.Model, got "
+                                  f"{type(model).__name__} (read an IR with openvino.Core().read_model)")
         Pipeline([self.algorithm]).check(model)
         # the dense reference is the model the statistics were collected on: an algorithm later in a step
         # (BiasCorrection after MagnitudeSparsity) corrects toward it, not toward its own input
         reference = self._reference if statistic_points and self._reference is not None else model
         stats, inputs = self._collected(statistic_points)
-        samples = ArrayDataset.from_inputs(inputs, self.subset_size) if inputs else None
+        samples = ArrayDataset.from_inputs(inputs, self.subset_size, reference) if inputs else None
         missing = [r for r in self.algorithm.statistics(reference) if r not in stats]
         if samples is None and dataset is not None and (missing or self.algorithm.reads_dataset()):
-            samples = ArrayDataset.from_inputs(dataset.get_inference_data(), self.subset_size)
+            samples = ArrayDataset.from_inputs(inference_items(dataset), self.subset_size, reference)
         ctx = Context(dense_model=reference, dataset=samples, seed=self.seed, progress=self.progress,
                       preprocessing=self._preprocessing(model))
         ctx.stats.update(stats)

@@ -9,7 +9,9 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import log
 from ov_sparsity.algorithms.quantization import lost_zeros, zero_masks
+from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.edits import SetBias, apply_commands
+from ov_sparsity.graph.model_io import as_model
 from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.nncf.algorithms import WeightSparsity
 
@@ -38,7 +40,7 @@ def sparsity_pipeline(sparsity: WeightSparsity, one_pass: bool = False, **nncf_q
     return Pipeline(steps)
 
 
-def quantize_with_sparsity(model: ov.Model, calibration_dataset, sparsity_level: float = 0.5, *,
+def quantize_with_sparsity(model, calibration_dataset, sparsity_level: float = 0.5, *,
                            sparsity_params: Optional[dict] = None, one_pass: bool = False, seed: int = 0,
                            progress: bool = True, **nncf_quantize_kwargs) -> ov.Model:
     """A sparse INT8 copy of `model`: WeightSparsity (`sparsity_level`, further WeightSparsity parameters in
@@ -50,18 +52,26 @@ def quantize_with_sparsity(model: ov.Model, calibration_dataset, sparsity_level:
     equals the CLI's WeightSparsity + DefaultQuantization up to float rounding.
     one_pass=True: one statistics collection on the dense model serves the sparsity and the quantization;
     the INT8 weights are the same, the activation ranges and the fast bias correction's targets are the
-    dense model's (measured less accurate: docs/pot.md)."""
+    dense model's (measured less accurate: docs/pot.md).
+
+    model: an openvino.Model or the path of an IR .xml; calibration_dataset: an nncf.Dataset or a plain
+    list of model inputs. Bad arguments raise ov_sparsity.OvSparsityError naming the argument."""
     import nncf
     from nncf.openvino.graph.model_utils import remove_friendly_name_duplicates
     from nncf.openvino.quantization.backend_parameters import is_weight_compression_needed
     from nncf.quantization.quantize_model import _update_advanced_quantization_parameters
 
+    from ov_sparsity.data.samples import CheckedItems, inference_items
+    from ov_sparsity.validate import RANGES, checked
+
+    model = as_model(model)
     kwargs = dict(nncf_quantize_kwargs)
-    kwargs.setdefault("subset_size", 300)
+    kwargs["subset_size"] = checked("subset_size", kwargs.get("subset_size", 300), RANGES["subset_size"])
+    inference_items(calibration_dataset, "calibration_dataset")  # its type, now
+    # every item NNCF feeds is checked as it is read: a wrong shape, dtype or NaN is one line naming it
+    calibration_dataset = nncf.Dataset(CheckedItems(model, calibration_dataset, "calibration_dataset"))
     kwargs["advanced_parameters"] = _update_advanced_quantization_parameters(kwargs.get("advanced_parameters"),
                                                                              calibration_dataset)
-    if not isinstance(calibration_dataset, nncf.Dataset):
-        calibration_dataset = nncf.Dataset(calibration_dataset)
     sparsity = WeightSparsity(sparsity_level=sparsity_level, subset_size=kwargs["subset_size"], seed=seed,
                               progress=progress, **(sparsity_params or {}))
     model = remove_friendly_name_duplicates(with_biases(model) if one_pass else model)

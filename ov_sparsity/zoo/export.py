@@ -86,8 +86,10 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     text = MODELS[name].preprocessing == "text"
     if seq_len is not None and not text:
         raise OvSparsityError(f"--seq-len is for text models; {name} takes images")
-    if seq_len is not None and seq_len < 1:
-        raise OvSparsityError(f"--seq-len must be positive, got {seq_len}")
+    if seq_len is not None:
+        from ov_sparsity.validate import RANGES, checked
+
+        checked("--seq-len", seq_len, RANGES["seq_len"])  # the range compress and benchmark take
     if weights.is_dir() and not text:
         raise OvSparsityError(f"weights path is a folder, expected a file: {weights}")
     if not weights.exists():
@@ -98,8 +100,12 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
 
     module = importlib.import_module(f"ov_sparsity.zoo.{MODELS[name].module}")
     if text:
+        positions = module.max_positions(weights)
+        if seq_len is not None and seq_len > positions:
+            raise OvSparsityError(f"--seq-len {seq_len} is beyond the model's {positions} token positions")
         ov_model = module.to_ov(weights, seq_len)
         ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
+        ov_model.set_rt_info(str(positions), ["ov_sparsity", "max_positions"])
         ov_model.set_rt_info(str(module.model_folder(weights).resolve()), ["ov_sparsity", "tokenizer"])
         _save_pair(ov_model, out_xml)
         return out_xml

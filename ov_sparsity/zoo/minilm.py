@@ -39,6 +39,20 @@ def model_folder(weights: Path) -> Path:
     return folder
 
 
+def max_positions(weights: Path) -> int:
+    """The model's token positions (config.json's max_position_embeddings; BERT's default 512)."""
+    import json
+
+    try:
+        value = json.loads((model_folder(weights) / "config.json").read_text()).get("max_position_embeddings", 512)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise OvSparsityError(f"cannot read {model_folder(weights) / 'config.json'}: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OvSparsityError(f"{model_folder(weights) / 'config.json'}: max_position_embeddings must be a "
+                              f"positive integer, got {value!r}")
+    return value
+
+
 def build(folder: Path):
     import torch
     import transformers
