@@ -148,9 +148,10 @@ def check_classes(data: ImageFolder, model: ov.Model) -> None:
         return
     if data.num_classes is not None and data.num_classes != outputs:
         raise OvSparsityError(f"{data.class_source} has {data.num_classes} classes but the model has {outputs} outputs")
-    top = max((label for _, label in getattr(data, "files", [])), default=-1)
-    if top >= outputs:
-        raise OvSparsityError(f"{data.class_source} has label {top} but the model has {outputs} outputs")
+    beyond = next(((path, label) for path, label in getattr(data, "files", []) if label >= outputs), None)
+    if beyond is not None:
+        raise OvSparsityError(f"{data.class_source} has label {beyond[1]} (image {beyond[0]}) but the model has "
+                              f"{outputs} outputs (labels 0..{outputs - 1})")
 
 
 def _check_flag(name: str, value) -> None:
@@ -224,11 +225,27 @@ def check_engine_fits(engine: EngineSection, model: ov.Model) -> None:
         raise OvSparsityError("--seq-len (engine.seq_len) is for text models; this model takes images")
 
 
-def compress(config: RunConfig, output_dir: str | Path, progress: bool = True,
+def as_run_config(config) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        from ov_sparsity.config.loader import parse_config
+
+        return parse_config(config, Path.cwd())
+    if isinstance(config, (str, Path)):
+        from ov_sparsity.config import load_config
+
+        return load_config(config)
+    raise OvSparsityError(f"config must be a RunConfig, a POT-shaped dict or the path of a config file, got "
+                          f"{type(config).__name__}")
+
+
+def compress(config, output_dir: str | Path, progress: bool = True,
              log=print) -> dict:
     """Run the config's algorithms; write model.xml, model.bin, report.json and report.html into output_dir
-    (atomically). Returns the report."""
+    (atomically). Returns the report. `config`: a RunConfig, a POT-shaped dict, or the path of a config file."""
     t_start = time.perf_counter()
+    config = as_run_config(config)
     if config.model.model is None:
         raise OvSparsityError("no model given (config model.model or MODEL.xml on the command line)")
     if not config.compression.algorithms:

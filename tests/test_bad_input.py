@@ -109,7 +109,9 @@ def _config_world(w: Path) -> None:
     cfg("ac_conv.yaml", ac + "  annotation_conversion: imagenet\n")
     cfg("ac_neg.yaml", ac + "  annotation_conversion: {converter: imagenet, annotation_file: ann_neg.txt}\n")
     cfg("ann_neg.txt", "class00/0.png 1\nclass00/1.png -5\n")
-    for name in ("ac_std0", "ac_stdneg", "ac_size", "ac_steps", "ac_conv", "ac_neg"):
+    cfg("ac_big.yaml", ac + "  annotation_conversion: {converter: imagenet, annotation_file: ann_big.txt}\n")
+    cfg("ann_big.txt", "class00/0.png 1\nclass00/1.png 7\n")
+    for name in ("ac_std0", "ac_stdneg", "ac_size", "ac_steps", "ac_conv", "ac_neg", "ac_big"):
         cfg(f"{name}.json", '{"engine": {"config": "%s.yaml"}' % name + with_ws)
     one = "- {label: a, levels: %s, algorithms: [{name: WeightSparsity}]}\n"
     _suite(w, "s_levels.yaml", one % "0.5")
@@ -371,6 +373,8 @@ CASES = {
                                           "annotation_conversion must be a mapping"),
     "AC annotation label -5": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_neg.json"],
                                "ann_neg.txt, line 2: label -5 is negative"),
+    "AC annotation label beyond the outputs": (["compress", "{w}/m.xml", "-o", "{w}/o", "-c", "{w}/ac_big.json"],
+                                              "has label 7 (image "),
     # --- suites: the whole suite validated before any work, nothing left behind ----------------------------------
     "suite levels a number": (["benchmark", "--suite", "{w}/s_levels.yaml", "-o", "{w}/so"],
                               "levels must be a non-empty list of numbers, got 0.5"),
@@ -530,6 +534,14 @@ API_CASES = {
                                              "subset_size must be an integer in [1, 10000000], got 0"),
     "quantize_with_sparsity level 2": (lambda w: _qws(M(), [_x()], sparsity_level=2.0),
                                        "parameter 'sparsity_level' must be in [0.0, 1.0), got 2.0"),
+    "compress config None": (lambda w: __import__("ov_sparsity").compress(None, w / "o"),
+                             "config must be a RunConfig, a POT-shaped dict or the path of a config file"),
+    "compress config unknown key": (lambda w: __import__("ov_sparsity").compress({"modle": {}}, w / "o"),
+                                    "config: unknown key 'modle'"),
+    "sparsify distribution unknown": (lambda w: _sparsify(M(), distribution="local"),
+                                      "parameter 'distribution' must be 'global' | 'uniform', got 'local'"),
+    "sparsify dataset a generator": (lambda w: _sparsify(M(), (x for x in [_x()])),
+                                     "dataset must be an nncf.Dataset or a list of model inputs, got generator"),
     "nncf WeightSparsity level 2": (lambda w: _nncf_algo("WeightSparsity", sparsity_level=2.0),
                                     "parameter 'sparsity_level' must be in [0.0, 1.0), got 2.0"),
     "nncf WeightSparsity subset_size 0": (lambda w: _nncf_algo("WeightSparsity", subset_size=0),

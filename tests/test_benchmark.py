@@ -97,6 +97,27 @@ def test_suite_compresses_measures_and_resumes(tiny, image_folder, tmp_path, cap
     assert main(["-q", "benchmark", "--suite", str(suite), "-o", str(out), "--seconds", "0"]) == 0
     assert (run_dir / "report.json").stat().st_mtime_ns == stamp  # finished runs are not redone
     assert "latency" not in json.loads((out / "results.json").read_text())["models"][0]
+    # a run a signal cut short (no wall_s.txt) and one whose report is corrupt are redone; the rest kept
+    cut, corrupt = (Path(m["run"]["report"]).parent for m in results["models"][2:4])
+    (cut / "wall_s.txt").unlink()
+    (corrupt / "report.json").write_text('{"model": ')
+    assert main(["-q", "benchmark", "--suite", str(suite), "-o", str(out), "--seconds", "0"]) == 0
+    assert (run_dir / "report.json").stat().st_mtime_ns == stamp
+    again = json.loads((out / "results.json").read_text())
+    assert [m["label"] for m in again["models"]] == labels
+    assert (cut / "wall_s.txt").is_file() and json.loads((corrupt / "report.json").read_text())["global_sparsity"] >= 0
+
+
+def test_a_suite_that_fails_before_its_first_run_leaves_no_folder(tiny, image_folder, tmp_path, capsys):
+    """Found only when the run starts (a scope naming no layer of the model): no -o folder is left behind."""
+    suite = _suite(tmp_path, tiny, image_folder).read_text().replace(
+        "algorithms: [{name: MagnitudeSparsity}]", "algorithms: [{name: MagnitudeSparsity, params: "
+                                                   "{ignored_scope: [conv9]}}]")
+    (tmp_path / "suite.yaml").write_text(suite)
+    out = tmp_path / "suite-out"
+    assert main(["-q", "benchmark", "--suite", str(tmp_path / "suite.yaml"), "-o", str(out)]) == 2
+    assert "ignored scope names a layer that is not in the model: 'conv9'" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("text,message", [

@@ -104,3 +104,20 @@ def test_eval_sts_on_an_image_model_and_classification_without_data(model_xml, c
     assert "--task sts needs a text model" in capsys.readouterr().err
     assert main(["-q", "eval", xml]) == 2
     assert "eval needs --data DIR" in capsys.readouterr().err
+
+
+def test_a_fixed_length_export_evaluates_and_serves_as_reference(encoders, tiny_bert, tmp_path, capsys):
+    """A model exported with --seq-len takes every text padded (or cut) to that length: eval --task sts and
+    --reference work on it, and benchmark defaults to its length."""
+    a, _ = encoders
+    fixed = tmp_path / "fixed.xml"
+    assert main(["-q", "zoo", "export", "minilm_l6", "--weights", str(tiny_bert), "-o", str(fixed),
+                 "--seq-len", "64"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "eval", str(fixed), "--reference", str(a), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cosine_to_reference"] > 0.999  # 64 tokens hold the tiny tokenizer's texts: padding only
+    assert main(["-q", "eval", str(a), "--reference", str(fixed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cosine_to_reference"] > 0.999
+    assert main(["-q", "benchmark", str(fixed), "--seconds", "0", "--json"]) == 0
+    capsys.readouterr()

@@ -77,4 +77,11 @@ def check_range(name: str, value: float, low: float, high: float, high_open: boo
         raise OvSparsityError(f"parameter '{name}' must be in [{low}, {high}{bracket}, got {value}")
 
 
-__all__ = ["build_params", "check_range", "Optional", "Literal", "Any"]
+def check_shared(name: str, value, key: str) -> None:
+    """A parameter that is also a command-line flag or an engine key: the range they share (validate.RANGES)."""
+    from ov_sparsity.validate import RANGES, checked
+
+    checked(f"parameter '{name}'", value, RANGES[key])
+
+
+__all__ = ["build_params", "check_range", "check_shared", "Optional", "Literal", "Any"]

@@ -15,7 +15,7 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
-from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.params import check_shared
 from ov_sparsity.data import inputs
 from ov_sparsity.data.text import is_text_model
 from ov_sparsity.graph.scope import IgnoredScope
@@ -36,7 +36,7 @@ class QuantizationParams:
     ignored_scope: Any = None
 
     def __post_init__(self):
-        check_range("subset_size", self.subset_size, 1, 1 << 31)
+        check_shared("subset_size", self.subset_size, "subset_size")
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
 
     def to_nncf_kwargs(self, default_device: str = "CPU") -> dict:

@@ -15,7 +15,7 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
-from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.params import check_range, check_shared
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
@@ -53,8 +53,8 @@ class UDFCParams:
     def __post_init__(self):
         check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
         if self.weight_bits is not None:
-            check_range("weight_bits", self.weight_bits, 2, 9)
-        check_range("channel_multiple", self.channel_multiple, 1, 1024)
+            check_shared("weight_bits", self.weight_bits, "weight_bits")
+        check_shared("channel_multiple", self.channel_multiple, "channel_multiple")
         check_range("alpha1", self.alpha1, 1e-12, 1e12)
         check_range("alpha2", self.alpha2, 0.0, 1e12)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
