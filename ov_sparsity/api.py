@@ -170,7 +170,8 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
     first, [1, C, H, W] as NNCF's examples pass them, or single samples [C, H, W]; dicts by input
     name for several inputs), an ov_sparsity Dataset, "fractal" (synthetic FractalDB-style images)
     or "noise"/None (white noise), the synthetic ones through `preprocessing` (a preset name,
-    fields, or guessed from the model's input size).
+    fields, or guessed from the model's input size); for a text model (an input_ids input)
+    "zipf"/None (synthetic sentences through the tokenizer the IR records) or "noise" (random tokens).
     The default recipe is second-order pruning fitted to the dense model in one pass
     (WeightSparsity method="second_order"), then recovery beyond the layer on real data
     (recovery="auto": the sparse model distilled from the dense one through the IR's torch
@@ -195,7 +196,14 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
                                                               "ignored_scope": ignored_scope}))
     pipeline = Pipeline(algos)
     pipeline.check(model)
-    if dataset is None or isinstance(dataset, str):
+    if is_text_model(model) and (dataset is None or isinstance(dataset, str)):
+        source = dataset or "zipf"  # the better data-free text (docs/text.md), as the CLI's default
+        if source not in ("zipf", "noise"):
+            raise OvSparsityError(f"dataset: unknown synthetic text source {source!r} (known: zipf, noise; or "
+                                  "give an nncf.Dataset of token inputs)")
+        ds = build_text_dataset(EngineSection(type="data_free", data_source=source, subset_size=subset_size,
+                                              seed=seed), model)
+    elif dataset is None or isinstance(dataset, str):
         source = dataset or "noise"
         if source not in SYNTHETIC:
             raise OvSparsityError(f"dataset: unknown synthetic data source {source!r} (known: "
@@ -207,8 +215,11 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
         ds = random_subset(dataset, subset_size, seed)
     else:
         ds = ArrayDataset.from_inputs(inference_items(dataset), subset_size, model)
-    pre = resolve_preprocessing(preprocessing, model) if preprocessing is not None or dataset is None \
-        or isinstance(dataset, str) else None
+    text = is_text_model(model)
+    if text and preprocessing is not None:
+        raise OvSparsityError("preprocessing does not apply to a text model: its tokenizer prepares the text")
+    pre = resolve_preprocessing(preprocessing, model) if not text and (
+        preprocessing is not None or dataset is None or isinstance(dataset, str)) else None
     return pipeline.run(model, ds, seed=seed, progress=progress, preprocessing=pre).model
 
 

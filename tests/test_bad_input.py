@@ -542,6 +542,15 @@ API_CASES = {
                                       "parameter 'distribution' must be 'global' | 'uniform', got 'local'"),
     "sparsify dataset a generator": (lambda w: _sparsify(M(), (x for x in [_x()])),
                                      "dataset must be an nncf.Dataset or a list of model inputs, got generator"),
+    "sparsify text model on fractals": (lambda w: _sparsify(w / "enc.xml", "fractal"),
+                                        "dataset: unknown synthetic text source 'fractal'"),
+    "sparsify text model preprocessing": (lambda w: _sparsify(w / "enc.xml", "zipf", preprocessing="imagenet"),
+                                          "preprocessing does not apply to a text model"),
+    "sparsify text model items without mask": (lambda w: _sparsify(w / "enc.xml", [
+        {"input_ids": np.ones((1, 8), np.int64)}]), "dataset item 0 has no input 'attention_mask'"),
+    "sparsify text model float ids": (lambda w: _sparsify(w / "enc.xml", [
+        {k: np.ones((1, 8)) for k in ("input_ids", "attention_mask", "token_type_ids")}]),
+        "holds floats; the model input takes int64 (token ids)"),
     "nncf WeightSparsity level 2": (lambda w: _nncf_algo("WeightSparsity", sparsity_level=2.0),
                                     "parameter 'sparsity_level' must be in [0.0, 1.0), got 2.0"),
     "nncf WeightSparsity subset_size 0": (lambda w: _nncf_algo("WeightSparsity", subset_size=0),

@@ -142,3 +142,15 @@ def test_benchmark_text_models_at_a_sequence_length(text_world, capsys):
 def test_benchmark_refuses_images_for_text_models(text_world, image_folder, capsys):
     assert main(["-q", "benchmark", str(text_world / "enc.xml"), "--data", str(image_folder), "--seconds", "0"]) == 2
     assert "--data (labelled images) is for image models" in capsys.readouterr().err
+
+
+def test_sparsify_a_text_model_from_the_python_api(text_world):
+    """Token inputs as dicts by input name, or data-free (zipf, the CLI's default for text)."""
+    from ov_sparsity import sparsify
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 20, (4, 16))
+    items = [{"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}]
+    for data in (items, None):
+        model = sparsify(str(text_world / "enc.xml"), data, 0.5, subset_size=8, progress=False)
+        assert global_sparsity(layer_sparsity(model)) == pytest.approx(0.5, abs=0.01)
