@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-accuracy-drop", type=cli_type("max_accuracy_drop"),
                    help="accuracy-aware: raise sparsity along the schedule while top-1 drops at most D points")
     c.add_argument("--eval-data", help="labelled image folder for --max-accuracy-drop")
+    c.add_argument("--speedup", type=cli_type("speedup"),
+                   help="remove channels until the model runs this many times faster than the dense one on this "
+                        "CPU (measured; in INT8 with --int8): channels chosen by their measured effect on the "
+                        "next layer, which is rebuilt by least squares, then recovery on real data")
+    c.add_argument("--latency-batch", type=cli_type("batch_size"),
+                   help="--speedup: the batch size the latency is measured at (default 1; larger for throughput)")
     c.add_argument("--udfc", action="store_true",
                    help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
     c.add_argument("--prune-ratio", type=cli_type("prune_ratio"), help="UDFC: fraction of channels removed per layer")
@@ -184,7 +190,13 @@ def cmd_compress(args) -> int:
         config.engine.seed = args.seed
     if args.seq_len is not None:
         config.engine.seq_len = args.seq_len
-    udfc_only = (args.udfc or args.prune_ratio is not None or args.weight_bits is not None) and args.sparsity is None
+    if args.latency_batch is not None and args.speedup is None:
+        raise OvSparsityError("--latency-batch goes with --speedup")
+    if args.speedup is not None and (args.udfc or args.prune_ratio is not None or args.weight_bits is not None):
+        raise OvSparsityError("--speedup chooses the channels to remove itself: give it without --udfc, "
+                              "--prune-ratio or --weight-bits (UDFC's fixed-ratio, data-free mode)")
+    structural = args.udfc or args.prune_ratio is not None or args.weight_bits is not None or args.speedup is not None
+    udfc_only = structural and args.sparsity is None
     if args.sparsity is not None or not (args.config or udfc_only):
         config.set_sparsity(args.sparsity if args.sparsity is not None else 0.5)
     for flag, key in ((args.no_weight_correction, "weight_correction"), (args.no_bias_correction, "bias_correction")):
@@ -234,15 +246,16 @@ def cmd_compress(args) -> int:
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
             config.engine.type, config.engine.data_source = "data_free", "fractal"
         config.set_algorithm_params("UDFC", udfc, first=True)
-        if udfc_only:  # recovery after the channels are removed: by default on real data, FP32 weights
-            real = args.data is not None and args.data not in SYNTHETIC_SOURCES
-            mode = recovery if recovery is not None else "auto"
-            if mode == "auto":
-                mode = "model" if real and args.weight_bits is None else "none"
-            if mode != "none":
-                config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
+        _append_recovery(config, args, recovery, udfc_only)
         if args.weight_bits == 8:
             config.ensure_int8()
+    if args.speedup is not None:
+        if not args.data and not args.config:
+            config.engine.type, config.engine.data_source = "data_free", "fractal"
+        config.set_algorithm_params("ChannelPruning", {"speedup": args.speedup, "precision": "int8" if args.int8
+                                                       else "fp32", "latency_batch": args.latency_batch or 1},
+                                    first=True)
+        _append_recovery(config, args, recovery, udfc_only)
     if ws:
         config.set_weight_sparsity(**ws)
     if args.int8:
@@ -251,6 +264,21 @@ def cmd_compress(args) -> int:
     report = compress(config, args.output, progress=not args.quiet, log=say)
     print("\n".join(summary_lines(report)))
     return 0
+
+
+def _append_recovery(config, args, recovery, structural_only: bool) -> None:
+    """Recovery after channels are removed (with no WeightSparsity to run it): by default on real data,
+    FP32 weights."""
+    from ov_sparsity.config.schema import SYNTHETIC_SOURCES
+
+    if not structural_only:
+        return
+    real = args.data is not None and args.data not in SYNTHETIC_SOURCES
+    mode = recovery if recovery is not None else "auto"
+    if mode == "auto":
+        mode = "model" if real and args.weight_bits is None else "none"
+    if mode != "none":
+        config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
 
 
 def _recovery_setting(args):

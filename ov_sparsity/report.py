@@ -9,6 +9,7 @@ from pathlib import Path
 import openvino as ov
 
 from ov_sparsity.graph.scope import IgnoredScope
+from ov_sparsity.graph.sparse_fc import sparse_fc_layers
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 
 
@@ -67,6 +68,7 @@ def build_report(*, dense_xml: Path, out_xml: Path, model: ov.Model, algorithms:
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "versions": versions(),
         "seed": seed,
+        "sparse_fc": sparse_fc_layers(model),
     }
 
 
@@ -111,6 +113,19 @@ def summary_lines(report: dict) -> list[str]:
         f"{c['codec']:<16}{d['compressed_bytes'] / 1e6:.2f} MB -> {c['compressed_bytes'] / 1e6:.2f} MB "
         f"({c['compressed_bytes'] / d['compressed_bytes']:.2f}x)",
     ]
+    cp = report["algorithm_reports"].get("ChannelPruning", {})
+    if "speedup" in cp:
+        sp = cp["speedup"]
+        verdict = "met" if sp["met"] else f"MISSED by {100 * (1 - sp['achieved'] / sp['target']):.1f}%"
+        lines.append(f"speed-up        x{sp['achieved']:.3f} measured for x{sp['target']:g} ({verdict}; "
+                     f"{sp['precision']}, batch {sp['latency_batch']}, channel block {sp['block_multiple']})")
+    if "channels_removed" in cp:
+        lines.append(f"channels        {cp['channels_removed']} removed from {cp['groups']} groups")
+    fc = report.get("sparse_fc") or {}
+    if fc.get("qualifying") or fc.get("near_miss"):
+        lines.append(f"sparse FC       {len(fc['qualifying'])} layers fit OpenVINO's AMX sparse INT8 kernels "
+                     f"(both dims multiples of 64), {len(fc['sparse_enough'])} of them ≥50% sparse; "
+                     f"{len(fc['near_miss'])} miss the multiple by ≤8")
     r = report["algorithm_reports"].get("Recovery")
     if r:
         lines.append(f"recovery        {recovery_line(r)}")

@@ -61,6 +61,7 @@ RANGES = {
     "limit": Range(1, MAX_SAMPLES, integer=True),
     "schedule_steps": Range(1, 100, integer=True),
     "weight_bits": Range(2, 8, integer=True),
+    "speedup": Range(1.0, 100.0),
     "channel_multiple": Range(1, 1024, integer=True),
     "seconds": Range(0.0, 86400.0),
     "recovery_minutes": Range(0.0, 10080.0),

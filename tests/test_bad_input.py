@@ -274,6 +274,12 @@ CASES = {
     "zoo unknown model": (["zoo", "export", "vgg16", "-o", "{w}/v.xml"], "unknown zoo model 'vgg16'"),
     "zoo weights missing": (["zoo", "export", "resnet20_cifar10", "--weights", "{w}/none.th", "-o", "{w}/r.xml"],
                             "weights file not found"),
+    "speedup below 1": (["compress", "{w}/m.xml", "-o", "{w}/o", "--speedup", "0.9"],
+                        "--speedup: must be a number in [1, 100], got 0.9"),
+    "speedup with --udfc": (["compress", "{w}/m.xml", "-o", "{w}/o", "--speedup", "1.3", "--udfc"],
+                            "--speedup chooses the channels to remove itself"),
+    "latency batch without speedup": (["compress", "{w}/m.xml", "-o", "{w}/o", "--latency-batch", "8"],
+                                      "--latency-batch goes with --speedup"),
     # --- text models: one range for the sequence length, flags that do not apply -------------------------------
     "zoo export seq-len 2": (["zoo", "export", "minilm_l6", "--weights", "{w}/bert", "--seq-len", "2", "-o",
                               "{w}/e.xml"], "--seq-len: must be an integer in [3, 65536], got 2"),

@@ -10,13 +10,14 @@ per group). UDFC builds on the same selection and adds the reconstruction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
-from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.params import check_range, check_shared
+from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import const_value
@@ -67,15 +68,31 @@ def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, di
 @dataclass
 class ChannelPruningParams:
     prune_ratio: float = 0.3
-    criterion: Literal["l1", "l2"] = "l1"
+    # auto: the structured second-order cost on calibration data (structured/cost.py) where the run has
+    # data, else l1 of the producer's rows
+    criterion: Literal["auto", "l1", "l2", "obs"] = "auto"
     distribution: Literal["per_layer", "global"] = "per_layer"
     scope: Literal["all", "expansion"] = "all"
     channel_multiple: int = 1
     ignored_scope: Any = None
+    speedup: Optional[float] = None  # a measured latency target instead of prune_ratio (structured/)
+    latency_batch: int = 1  # the batch the speed-up is measured at (1: latency; larger: throughput users)
+    precision: Literal["fp32", "int8"] = "fp32"  # the precision the speed-up is measured in
+    min_fraction: float = 0.25  # the narrowest width a group may take, as a fraction of its channels
+    num_samples: int = 256  # calibration images for the statistics and the refit
+    refit: bool = True  # after the least-squares rebuild, UDFC's sequential refit toward the dense model
 
     def __post_init__(self):
         check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
-        check_range("channel_multiple", self.channel_multiple, 1, 1024)
+        check_shared("channel_multiple", self.channel_multiple, "channel_multiple")
+        if self.speedup is not None:
+            check_shared("speedup", self.speedup, "speedup")
+        check_shared("latency_batch", self.latency_batch, "batch_size")
+        check_range("min_fraction", self.min_fraction, 0.01, 1.0)
+        check_range("num_samples", self.num_samples, 1, 1 << 20)
+        if self.speedup is not None and self.criterion in ("l1", "l2"):
+            raise OvSparsityError("speedup chooses widths by the structured cost on calibration data: criterion "
+                                  "'auto' or 'obs'")
         self.ignored_scope = IgnoredScope.parse(self.ignored_scope)
 
 
@@ -84,14 +101,31 @@ class ChannelPruning(Algorithm):
     name = "ChannelPruning"
     Params = ChannelPruningParams
 
+    def reads_dataset(self) -> bool:
+        return self.params.criterion in ("auto", "obs") or self.params.speedup is not None
+
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
         groups = eligible_groups(model, p.scope, p.ignored_scope)
-        keep = select_channels(groups, p.prune_ratio, p.criterion, p.distribution, p.channel_multiple)
+        if not groups:
+            raise OvSparsityError(f"{self.name}: the model has no prunable channel groups")
+        with_data = ctx.dataset is not None and len(ctx.dataset) > 0
+        if p.criterion == "obs" or p.speedup is not None:
+            ctx.require_dataset(self.name)
+        if p.criterion in ("l1", "l2") or not with_data:
+            return self._by_norm(model, groups, ctx)
+        from ov_sparsity.algorithms.structured.algorithm import prune_with_data
+
+        return prune_with_data(model, groups, p, ctx, self.name)
+
+    def _by_norm(self, model: ov.Model, groups: list, ctx: Context) -> ov.Model:
+        p = self.params
+        keep = select_channels(groups, p.prune_ratio, "l1" if p.criterion == "auto" else p.criterion,
+                               p.distribution, p.channel_multiple)
         removed = 0
         for g in groups:
             removed += g.channels - len(keep[g.name])
             remove_channels(model, g, keep[g.name])
         log.info("%s: %d channels removed from %d groups", self.name, removed, len(groups))
-        ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed}
+        ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "criterion": p.criterion}
         return model

@@ -21,6 +21,7 @@ from ov_sparsity.graph.complexity import complexity
 from ov_sparsity.data.text import NOT_FOR_TEXT, check_seq_len, default_seq_len, is_text_model
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.model_io import check_single_input, read_model, with_sequence
+from ov_sparsity.graph.sparse_fc import sparse_fc_layers
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
 from ov_sparsity.progress import bar
 from ov_sparsity.report import compressed_size, versions
@@ -40,18 +41,21 @@ def machine() -> dict:
 
 
 def sparse_weights_setting() -> dict:
-    """Sparse-weights decompression is tried only where the CPU has AMX (the plugin ignores it elsewhere)."""
+    """Sparse-weights decompression is tried only where the CPU has AMX (the plugin ignores it elsewhere);
+    there every model's latency is measured both without it ("latency") and with it
+    ("latency_sparse_kernels")."""
     supported = sparse_weights_supported()
     return {"supported": supported, "used": supported, "rate": SPARSE_RATE if supported else None,
-            "note": "" if supported else "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE needs AMX; this CPU has none, "
-                                         "so sparse layers run dense kernels"}
+            "note": "measured with and without it: latency / latency_sparse_kernels" if supported else
+            "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE needs AMX; this CPU has none, so sparse layers run dense "
+            "kernels"}
 
 
 def static_facts(path: Path, model: ov.Model) -> dict:
     size = compressed_size(Path(path).with_suffix(".bin"))
     rows = layer_sparsity(model)
     return {"size": size, "complexity": complexity(model), "weight_sparsity": global_sparsity(rows),
-            "layers": layer_table(rows)}
+            "layers": layer_table(rows), "sparse_fc": sparse_fc_layers(model, SPARSE_RATE)}
 
 
 def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) -> list[dict]:
@@ -95,10 +99,13 @@ def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: fl
         with bar(total=round(seconds * len(models)), desc="latency + throughput", enable=progress, unit="s",
                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as pbar:
             half = seconds * len(models) / 2  # the interleaved loops split their time between the models
-            lat = interleaved_latency(models, seconds=half, config=config, tick=pbar.update)
-            thr = interleaved_throughput(models, seconds=half, config=config, tick=pbar.update)
-        for e, la, th in zip(entries, lat, thr):
+            lat = interleaved_latency(models, seconds=half, tick=pbar.update)
+            thr = interleaved_throughput(models, seconds=half, tick=pbar.update)
+            with_sparse = interleaved_latency(models, seconds=half, config=config) if config else None
+        for i, (e, la, th) in enumerate(zip(entries, lat, thr)):
             e["latency"], e["throughput"] = la, th
+            if with_sparse is not None:
+                e["latency_sparse_kernels"] = with_sparse[i]
     if dataset is not None:
         for e, acc in zip(entries, accuracy(models, dataset, progress)):
             e["accuracy"] = acc

@@ -249,7 +249,8 @@ class _Run:
 
     def phase(self, mode: str, epochs: float, lr: float, origin_loss: float) -> str:
         """Adam at `lr` (warm-up, then cosine) for `epochs`; 'diverged' when the first held-out check is
-        worse than origin_loss, else how it ended ('epochs', 'time', 'early')."""
+        worse than DIVERGED x origin_loss, or when it stops early never having beaten origin_loss, else
+        how it ended ('epochs', 'time', 'early')."""
         p = self.p
         planned = max(1, int(round(epochs * self.per_epoch)))
         every = max(1, self.per_epoch // p.evals_per_epoch)
@@ -295,6 +296,8 @@ class _Run:
                     since_best += 1
                     if since_best >= p.patience:
                         self.stopped = "early"
+                        if self.n_hold and self.best_loss >= origin_loss and p.lr_retries:
+                            return "diverged"  # never better than the start: the rate is too high
                         return "early"
         return self.stopped
 

@@ -1,0 +1,163 @@
+"""Channel pruning with data and to a speed-up target: the structured OBS cost against brute force,
+the width search against a fake latency table (no timing), and pruned models that match their report
+and run in OpenVINO."""
+
+import itertools
+import json
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from ov_sparsity.algorithms.structured import algorithm as structured
+from ov_sparsity.algorithms.structured.cost import greedy_order, least_squares_rebuild
+from ov_sparsity.algorithms.structured.search import choose_widths
+from ov_sparsity.cli import main
+from ov_sparsity.graph.channels import find_channel_groups
+from tests.models import build, save
+
+
+def _layer(seed=0, channels=6, taps=4, outputs=5, samples=400):
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((channels * taps, channels * taps))
+    x = rng.standard_normal((samples, channels * taps)) @ mix  # correlated columns
+    x = np.concatenate([x, np.ones((samples, 1))], axis=1)  # the bias' constant column last
+    h = x.T @ x / samples
+    w = rng.standard_normal((outputs, channels * taps + 1))
+    return w, h
+
+
+def _residual(w, h, removed, taps):
+    """E‖W x − W' x_K‖² / E‖W x‖² with W' the exact least-squares rebuild on the kept columns."""
+    f = w.shape[1]
+    keep = [c for c in range(f) if c // taps not in removed or c == f - 1]
+    w2 = np.zeros_like(w)
+    w2[:, keep] = least_squares_rebuild(w, h, np.asarray(keep), damping=1e-12)
+    d = w - w2
+    return float(np.einsum("of,fg,og->", d, h, d) / np.einsum("of,fg,og->", w, h, w))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_structured_cost_picks_the_brute_force_channel(seed):
+    w, h = _layer(seed)
+    order, costs = greedy_order([(w, h)], 6, [4], max_remove=2, damping=1e-12)
+    brute = [_residual(w, h, {c}, 4) for c in range(6)]
+    assert order[0] == int(np.argmin(brute))
+    assert costs[0] == pytest.approx(min(brute), rel=1e-6)
+    # the OBS update is exact: the cost after two removals is the rebuild's residual for that pair
+    assert costs[1] == pytest.approx(_residual(w, h, set(order[:2]), 4), rel=1e-6)
+    best_pair = min(_residual(w, h, set(p), 4) for p in itertools.combinations(range(6), 2))
+    assert costs[1] <= 1.5 * best_pair  # greedy, not exhaustive: close to the best pair
+
+
+def test_width_dp_meets_the_budget_at_the_least_cost():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        groups = int(rng.integers(1, 4))
+        savings = {f"g{i}": np.concatenate([[0], np.sort(rng.uniform(0, 1, 3))]) for i in range(groups)}
+        costs = {f"g{i}": np.concatenate([[0], np.sort(rng.uniform(0, 1, 3))]) for i in range(groups)}
+        need = float(rng.uniform(0, 0.95 * sum(s.max() for s in savings.values())))
+        choice = choose_widths(savings, costs, need, buckets=2000)
+        assert sum(savings[n][j] for n, j in choice.items()) >= need
+        # savings are floored to buckets (never over-promised): optimal among the combinations that
+        # clear the need by one bucket per group
+        slack = need + groups * need / 2000
+        best = min((sum(costs[n][j] for n, j in zip(savings, js))
+                    for js in itertools.product(range(4), repeat=groups)
+                    if sum(savings[n][j] for n, j in zip(savings, js)) >= slack), default=np.inf)
+        assert sum(costs[n][j] for n, j in choice.items()) <= best + 1e-9
+
+
+class _FakeCpu:
+    """A fake latency: 1 ms of fixed cost plus, per group, its channels × a per-group price (ms per
+    channel); the kernels work in blocks of 4 (a width costs what the next multiple of 4 costs)."""
+
+    def __init__(self, model):
+        self.price = {g.name: 0.05 * (i + 1) for i, g in enumerate(find_channel_groups(model))}
+
+    def group_ms(self, name, width):
+        return self.price[name] * (-(-width // 4) * 4)
+
+    def model_ms(self, model):
+        widths = {g.name: g.channels for g in find_channel_groups(model)}
+        return 1.0 + sum(self.group_ms(n, widths[n]) for n in self.price)
+
+    def install(self, monkeypatch):
+        lat = structured.latency
+
+        monkeypatch.setattr(lat, "block_multiple", lambda group, batch, int8, seconds=4.0: (4, {}))
+        monkeypatch.setattr(lat, "width_table", lambda groups, widths, batch, int8, seconds_per_group=1.0, tick=None: {
+            g.name: np.asarray([self.group_ms(g.name, w) for w in widths[g.name]]) for g in groups})
+
+        def model_latency(models, batch, int8, seconds=4.0):
+            return [{"median_ms": self.model_ms(m), "p10_ms": self.model_ms(m), "p90_ms": self.model_ms(m)}
+                    for m in models]
+
+        monkeypatch.setattr(lat, "model_latency", model_latency)
+
+
+@pytest.mark.parametrize("target", [1.2, 1.5])
+def test_speedup_widths_meet_a_fake_latency_budget(target, monkeypatch):
+    from ov_sparsity.algorithms.base import Context
+    from ov_sparsity.algorithms.channel_pruning import ChannelPruningParams
+    from tests.conftest import random_inputs
+
+    model = build("conv_bias_relu", 0, hw=16)
+    cpu = _FakeCpu(model)
+    cpu.install(monkeypatch)
+    ctx = Context(dense_model=model, dataset=random_inputs(model, 64), progress=False)
+    params = ChannelPruningParams(speedup=target, refit=False)
+    pruned = structured.prune_with_data(model.clone(), find_channel_groups(model), params, ctx, "ChannelPruning")
+    report = ctx.reports["ChannelPruning"]
+    assert report["speedup"]["met"] and cpu.model_ms(model) / cpu.model_ms(pruned) >= target * 0.995
+    assert all(w["kept"] % 4 == 0 or w["kept"] == w["dense"] for w in report["speedup"]["widths"].values())
+    widths = {g.name: g.channels for g in find_channel_groups(pruned)}
+    assert widths == {n: v["kept"] for n, v in report["layers"].items()}
+
+
+def _wide_model():
+    """Wide enough that removing channels saves measurable time (~1 ms a run)."""
+    from openvino import opset15 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([-1, 3, 32, 32], np.float32, name="input")
+    y = x
+    for i, (cin, cout) in enumerate(((3, 64), (64, 96), (96, 64))):
+        w = ops.constant((rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32))
+        conv = ops.convolution(y, w, [1, 1], [1, 1], [1, 1], [1, 1])
+        conv.set_friendly_name(f"conv{i}")
+        y = ops.relu(ops.add(conv, ops.constant(rng.standard_normal((1, cout, 1, 1)).astype(np.float32) * 0.1)))
+    pooled = ops.reduce_mean(y, ops.constant(np.array([2, 3])), False)
+    head = ops.matmul(pooled, ops.constant(rng.standard_normal((64, 10)).astype(np.float32)), False, False)
+    return ov.Model([head], [x], "wide")
+
+
+def test_compress_to_a_speedup_reports_what_it_built_and_runs(tmp_path, monkeypatch, capsys):
+    """Through the CLI with real timing on a tiny model: the channel counts in the IR are the reported
+    ones, the model runs, and the report holds the target, the measured speed-up and the widths."""
+    xml = tmp_path / "m.xml"
+    save(_wide_model(), xml)
+    monkeypatch.setenv("OV_SPARSITY_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main(["-q", "compress", str(xml), "-o", str(out), "--speedup", "1.2", "--data", "noise",
+                 "--preprocess", "cifar10", "--subset-size", "32", "--recovery", "none"]) == 0
+    capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())["algorithm_reports"]["ChannelPruning"]
+    assert report["speedup"]["target"] == 1.2 and report["speedup"]["achieved"] > 0
+    model = ov.Core().read_model(out / "model.xml")
+    assert {g.name: g.channels for g in find_channel_groups(model)} == \
+        {n: v["kept"] for n, v in report["layers"].items()}
+    compiled = ov.Core().compile_model(model, "CPU")  # runs; fewer channels than dense
+    assert np.isfinite(compiled(np.ones((1, 3, 32, 32), np.float32))[0]).all()
+    assert report["channels_removed"] > 0 and report["speedup"]["rounds"]
+
+
+def test_unreachable_speedup_is_one_line(tmp_path, capsys, monkeypatch):
+    xml = tmp_path / "m.xml"
+    save(build("conv_bias_relu", 0, hw=32), xml)
+    _FakeCpu(ov.Core().read_model(xml)).install(monkeypatch)
+    assert main(["-q", "compress", str(xml), "-o", str(tmp_path / "o"), "--speedup", "50", "--data", "noise",
+                 "--preprocess", "cifar10", "--subset-size", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--speedup 50 is beyond what removing channels can give here" in err[0]
+    assert not (tmp_path / "o").exists()
