@@ -30,20 +30,15 @@ PLANS = {
 
 
 def dense_int8(dense: Path, calib: Path, out: Path) -> Path:
-    """The dense model through nncf.quantize (300 calibration images), the reference for speed."""
-    import nncf
-    import openvino as ov
-
-    from ov_sparsity.api import labelled_images
-    from ov_sparsity.data.datasets import random_subset
-
-    xml = out / "dense_int8.xml"
-    if not xml.exists():
-        model = ov.Core().read_model(dense)
-        data = random_subset(labelled_images(calib, None, model), 300, 0)
-        q = nncf.quantize(model, nncf.Dataset([data[i][0][None] for i in range(len(data))]), subset_size=300)
-        ov.save_model(q, xml, compress_to_fp16=False)
-    return xml
+    """The dense model through the same DefaultQuantization (nncf.quantize with our settings) as the
+    pruned one: the reference for speed. (A bare nncf.quantize with default settings placed 64
+    FakeQuantize nodes on ResNet-56 against our 86 and ran slower than FP32 at batch 32: 47.8 vs 35.6 ms.)"""
+    folder = out / f"dense_int8_{dense.stem}"
+    if not (folder / "model.xml").exists():
+        config = out / "dense_int8.json"
+        config.write_text('{"compression": {"algorithms": [{"name": "DefaultQuantization"}]}}\n')
+        cli("compress", dense, "-o", folder, "-c", config, "--data", calib)
+    return folder / "model.xml"
 
 
 def speed(reference: Path, model: Path, batch: int, seconds: float = 30.0) -> dict:
