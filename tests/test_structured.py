@@ -89,11 +89,11 @@ class _FakeCpu:
         monkeypatch.setattr(lat, "width_table", lambda groups, widths, batch, int8, seconds_per_group=1.0, tick=None: {
             g.name: np.asarray([self.group_ms(g.name, w) for w in widths[g.name]]) for g in groups})
 
-        def model_latency(models, batch, int8, seconds=4.0):
+        def interleaved_latency(models, seconds=4.0, rounds=8, batch=1, **kwargs):
             return [{"median_ms": self.model_ms(m), "p10_ms": self.model_ms(m), "p90_ms": self.model_ms(m)}
                     for m in models]
 
-        monkeypatch.setattr(lat, "model_latency", model_latency)
+        monkeypatch.setattr(lat, "interleaved_latency", interleaved_latency)
 
 
 @pytest.mark.parametrize("target", [1.2, 1.5])

@@ -81,6 +81,10 @@ class ChannelPruningParams:
     min_fraction: float = 0.25  # the narrowest width a group may take, as a fraction of its channels
     num_samples: int = 256  # calibration images for the statistics and the refit
     refit: bool = True  # after the least-squares rebuild, UDFC's sequential refit toward the dense model
+    # speedup: each group's accuracy curve measured through the whole network on `sensitivity_samples`
+    # calibration samples (structured/sensitivity.py), or the per-consumer structured OBS cost alone
+    costs: Literal["measured", "structured"] = "measured"
+    sensitivity_samples: int = 64
 
     def __post_init__(self):
         check_range("prune_ratio", self.prune_ratio, 0.0, 1.0)
@@ -90,6 +94,7 @@ class ChannelPruningParams:
         check_shared("latency_batch", self.latency_batch, "batch_size")
         check_range("min_fraction", self.min_fraction, 0.01, 1.0)
         check_range("num_samples", self.num_samples, 1, 1 << 20)
+        check_range("sensitivity_samples", self.sensitivity_samples, 1, 1 << 16)
         if self.speedup is not None and self.criterion in ("l1", "l2"):
             raise OvSparsityError("speedup chooses widths by the structured cost on calibration data: criterion "
                                   "'auto' or 'obs'")

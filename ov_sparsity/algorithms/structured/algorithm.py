@@ -11,7 +11,7 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.base import Context, log
-from ov_sparsity.algorithms.obs.algorithm import columns, moment
+from ov_sparsity.algorithms.obs.algorithm import MIN_SAMPLES_PER_INPUT, columns, moment
 from ov_sparsity.algorithms.structured import latency
 from ov_sparsity.algorithms.structured.cost import greedy_order, least_squares_rebuild
 from ov_sparsity.algorithms.structured.search import choose_widths
@@ -34,6 +34,17 @@ def calibration_values(dataset, n: int, seed: int) -> np.ndarray:
     return model_inputs.concat([x for x, _ in iter_batches(data, 32, progress=False)])
 
 
+def held_out_values(dataset, used: int, n: int, seed: int) -> np.ndarray:
+    """n samples of `dataset` outside the first `used` of calibration_values' permutation (the samples the
+    statistics came from); the same ones again where the dataset has no others."""
+    from ov_sparsity.data.datasets import Subset
+
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    rest = order[used:used + n] if len(dataset) > used else order[:n]
+    data = Subset(dataset, np.sort(rest).tolist())
+    return model_inputs.concat([x for x, _ in iter_batches(data, 32, progress=False)])
+
+
 def consumer_moments(model: ov.Model, groups: list, values: np.ndarray, progress: bool) -> dict:
     """{consumer name: (W_aug [O, F+1], H [F+1, F+1], taps per channel)} on the dense model's inputs."""
     ops_ = weighted_ops_by_name(model)
@@ -53,7 +64,7 @@ def consumer_moments(model: ov.Model, groups: list, values: np.ndarray, progress
             rows = op.to_rows(op.weight()).astype(np.float64)
             bias = op.bias()
             w_aug = np.concatenate([rows, (bias if bias is not None else np.zeros(len(rows)))[:, None]], axis=1)
-            out[name] = (w_aug, h / count, geo.fan_in)
+            out[name] = (w_aug, h / count, geo.fan_in, count)
             pbar.update(1)
     return out
 
@@ -65,9 +76,9 @@ class GroupPlan:
         self.name, self.channels = group.name, group.channels
         self.consumers = [node.get_friendly_name() for node, _, _ in group.consumers]
         entries = [moments[n] for n in self.consumers]
-        taps = [fan_in // group.channels for _, _, fan_in in entries]
+        taps = [fan_in // group.channels for _, _, fan_in, _ in entries]
         self.taps = dict(zip(self.consumers, taps))
-        self.order, self.cumulative = greedy_order([(w, h) for w, h, _ in entries], group.channels, taps,
+        self.order, self.cumulative = greedy_order([(w, h) for w, h, _, _ in entries], group.channels, taps,
                                                    max_remove)
 
     def cost(self, width: int) -> float:
@@ -98,10 +109,16 @@ def apply_widths(model: ov.Model, plans: dict, widths: dict, moments: Optional[d
         if moments is None:
             continue
         for consumer in plan.consumers:
-            w_aug, h, _ = moments[consumer]
+            w_aug, h, _, count = moments[consumer]
             k = plan.taps[consumer]
             cols = np.concatenate([(keep[:, None] * k + np.arange(k)[None, :]).reshape(-1), [w_aug.shape[1] - 1]])
-            solved = least_squares_rebuild(w_aug, h, cols)
+            if count >= MIN_SAMPLES_PER_INPUT * w_aug.shape[1]:
+                solved = least_squares_rebuild(w_aug, h, cols)
+            else:  # too few samples to trust a rebuild (a classifier fed one pooled vector per image):
+                # the kept weights as they are, the removed columns' mean signal moved into the bias
+                gone = np.setdiff1d(np.arange(w_aug.shape[1] - 1), cols[:-1])
+                solved = w_aug[:, cols].copy()
+                solved[:, -1] += w_aug[:, gone] @ h[-1, gone]  # H's last row: the inputs' means
             op = ops_[consumer]
             op.set_weight(op.from_rows(solved[:, :-1].astype(np.float32)))
             op.set_bias(solved[:, -1].astype(np.float32))
@@ -117,10 +134,11 @@ def ratio_widths(plans: dict, ratio: float, multiple: int) -> dict:
 
 
 def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, batch: int, int8: bool,
-                   min_fraction: float, ctx: Context) -> tuple[dict, dict]:
+                   min_fraction: float, ctx: Context, moments: Optional[dict] = None,
+                   sensitivity_values: Optional[np.ndarray] = None) -> tuple[dict, dict]:
     """Widths meeting `target` × on this CPU, and the report: measured tables, DP over them, then the
     candidate models timed against the dense one, the needed saving rescaled until the measured speed-up
-    reaches the target (at most 4 rounds)."""
+    reaches the target (at most 6 rounds, the asked saving bisected)."""
     tgroups = {g.name: g for g in groups}
     biggest = max(tgroups.values(), key=lambda g: g.channels)
     multiple, scan = latency.block_multiple(biggest, batch, int8)
@@ -128,11 +146,25 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     with bar(total=len(tgroups), desc="latency tables", enable=ctx.progress, unit="group") as pbar:
         table = latency.width_table(list(tgroups.values()), widths, batch, int8, tick=pbar.update)
     savings = {n: table[n][0] - table[n] for n in plans}
-    costs = {n: np.asarray([plans[n].cost(w) for w in widths[n]]) for n in plans}
+    if sensitivity_values is not None:
+        from ov_sparsity.algorithms.structured.sensitivity import measured_costs
+
+        costs = measured_costs(model, plans, widths, moments, sensitivity_values, ctx.progress)
+    else:
+        costs = {n: np.asarray([plans[n].cost(w) for w in widths[n]]) for n in plans}
+    timed = _int8_timer(ctx) if int8 else None
+
     reachable = sum(float(np.max(s)) for s in savings.values())
-    narrowest = model.clone()  # the ceiling, measured: every group at its narrowest width
-    apply_widths(narrowest, plans, {n: widths[n][-1] for n in plans}, None)
-    dense_t, narrow_t = latency.model_latency([model, narrowest], batch, int8)
+    prepare = timed if timed is not None else (lambda m: latency.for_timing(m, int8))
+    dense_timed = prepare(model)  # quantized (or proxied) once, timed beside every candidate
+
+    def measure(widths_: dict) -> tuple[dict, dict]:
+        candidate = model.clone()
+        apply_widths(candidate, plans, widths_, None)
+        return tuple(latency.interleaved_latency([dense_timed, prepare(candidate)], seconds=4.0, rounds=8,
+                                                 batch=batch))
+
+    dense_t, narrow_t = measure({n: widths[n][-1] for n in plans})  # the ceiling: every group narrowest
     dense_ms = dense_t["median_ms"]
     ceiling = dense_ms / narrow_t["median_ms"]
     if target > ceiling:
@@ -140,13 +172,12 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
                               f"prunable group at its narrowest width (x{min_fraction:g}) the model measures "
                               f"{narrow_t['median_ms']:.2f} ms against {dense_ms:.2f} ms, x{ceiling:.2f} at most")
     need = dense_ms * (1 - 1 / target)
+    low, high = 0.0, reachable  # the saving asked of the DP: bisected between too little and too much
     rounds, tried = [], []
-    for _ in range(4):
+    for _ in range(6):
         choice = choose_widths(savings, costs, need)
         chosen = {n: widths[n][j] for n, j in choice.items()}
-        candidate = model.clone()
-        apply_widths(candidate, plans, chosen, None)
-        dense, pruned = latency.model_latency([model, candidate], batch, int8)
+        dense, pruned = measure(chosen)
         achieved = dense["median_ms"] / pruned["median_ms"]
         rounds.append({"need_ms": need, "predicted_saving_ms": float(sum(savings[n][j] for n, j in choice.items())),
                        "dense": dense, "pruned": pruned, "speedup": achieved})
@@ -154,26 +185,32 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
         log.info("speed-up round %d: x%.3f (target x%.3f)", len(rounds), achieved, target)
         if target * 0.995 <= achieved <= target * 1.05:
             break
-        saved = dense["median_ms"] - pruned["median_ms"]
-        wanted = dense["median_ms"] * (1 - 1 / target)
-        need = float(np.clip(need * wanted / max(saved, 1e-6), 0.0, reachable))
+        if achieved < target * 0.995:
+            low = need
+            saved = dense["median_ms"] - pruned["median_ms"]
+            wanted = dense["median_ms"] * (1 - 1 / target)
+            guess = need * wanted / max(saved, 1e-6)  # the tables' error, assumed proportional
+            need = min(guess, (need + high) / 2) if high < reachable else min(guess, reachable)
+        else:
+            high = need
+            need = (low + need) / 2
     met = [t for t in tried if t[1] >= target * 0.995]
     best = min(met, key=lambda t: t[2]) if met else max(tried, key=lambda t: t[1])
     chosen, achieved, _, pick = best
     report = {"target": target, "achieved": achieved, "met": achieved >= target * 0.995,
               "within_5_percent": abs(achieved / target - 1) <= 0.05, "round": pick, "rounds": rounds,
               "latency_batch": batch, "precision": "INT8" if int8 else "FP32", "block_multiple": multiple,
-              "timed_as": ("an INT8 proxy (FakeQuantize on every convolution/MatMul input and weight), not the "
-                           "final nncf placement: measure the output with `ov-sparsity benchmark` against the "
-                           "dense model through the same DefaultQuantization" if int8 else "FP32"),
+              "timed_as": ("tables: an INT8 proxy (FakeQuantize on every convolution/MatMul input and weight); "
+                           "whole models: quantized by DefaultQuantization, as the output is" if int8 else "FP32"),
+              "costs": "measured through the network" if sensitivity_values is not None else "structured OBS",
               "block_scan_ms": {str(k): v for k, v in scan.items()}, "dense_ms": dense_ms,
               "ceiling": ceiling, "widths": {n: {"dense": plans[n].channels, "kept": chosen[n],
                                                  "candidates": widths[n],
                                                  "table_ms": [float(v) for v in table[n]]} for n in plans}}
     if not report["met"]:
         report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}: the group tables predicted more saving than "
-                          "the whole model shows (fixed per-layer costs, fused ops), and 4 rounds of rescaling "
-                          "did not close it")
+                          "the whole model shows (fixed per-layer costs, fused ops), and 6 rounds of bisecting "
+                          "the asked saving did not close it")
     return chosen, report
 
 
@@ -185,6 +222,9 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
     t0 = time.perf_counter()
     reference = model.clone()
     values = calibration_values(ctx.dataset, p.num_samples, ctx.seed)
+    # the sensitivity is measured on samples the rebuild did not see (a rebuild fitted on few samples
+    # looks cheap on those very samples)
+    held = held_out_values(ctx.dataset, p.num_samples, p.sensitivity_samples, ctx.seed)
     moments = consumer_moments(reference, groups, values, ctx.progress)
     floor = {g.name: max(1, int(np.ceil(p.min_fraction * g.channels))) for g in groups}
     with bar(total=len(groups), desc="channel costs", enable=ctx.progress, unit="group") as pbar:
@@ -194,8 +234,9 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
             pbar.update(1)
     report: dict = {"criterion": "obs", "groups": len(groups), "samples": int(len(values))}
     if p.speedup is not None:
+        few = held if p.costs == "measured" else None
         widths, report["speedup"] = speedup_widths(reference, groups, plans, p.speedup, p.latency_batch,
-                                                   p.precision == "int8", p.min_fraction, ctx)
+                                                   p.precision == "int8", p.min_fraction, ctx, moments, few)
     else:
         widths = {n: max(w, floor[n]) for n, w in ratio_widths(plans, p.prune_ratio, p.channel_multiple).items()}
     kept = apply_widths(model, plans, widths, moments)
@@ -212,3 +253,18 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
     log.info("%s: %d channels removed from %d groups", who, removed, len(groups))
     ctx.reports[who] = report
     return model
+
+
+def _int8_timer(ctx: Context):
+    """Whole models quantized for timing as the output will be: DefaultQuantization (nncf.quantize with
+    our settings) on 32 calibration samples — the FakeQuantize placement decides the kernels."""
+    from ov_sparsity.algorithms.base import Context as Ctx, create_algorithm
+    from ov_sparsity.data.datasets import Subset
+
+    quantizer = create_algorithm("DefaultQuantization", {"subset_size": 32})
+    data = Subset(ctx.dataset, range(min(32, len(ctx.dataset))))
+
+    def quantize(model: ov.Model) -> ov.Model:
+        return quantizer.apply(model.clone(), Ctx(dense_model=model, dataset=data, progress=False))
+
+    return quantize
