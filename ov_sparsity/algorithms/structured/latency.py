@@ -20,6 +20,7 @@ import openvino as ov
 from openvino import opset15 as ops
 
 from ov_sparsity.engine.latency import interleaved_latency
+from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.channels import ChannelGroup
 from ov_sparsity.graph.weighted import const_value
 
@@ -68,7 +69,8 @@ def group_model(group: ChannelGroup, width: int, seed: int = 0) -> ov.Model:
     producer = group.producer
     in_shape = producer.get_input_partial_shape(0)
     if not all(in_shape[i].is_static for i in range(1, len(in_shape))):
-        raise ValueError(f"{group.name}: its input {in_shape} needs a static channel count and size")
+        raise OvSparsityError(f"speedup: {group.name}'s input {in_shape} needs a static channel count and image "
+                              "size to be timed (reshape the model first)")
     x = ops.parameter([1, *(in_shape[i].get_length() for i in range(1, len(in_shape)))], np.float32, name="x")
     w_shape = tuple(producer.input(1).get_shape())
     y = _relu_bias(_conv_like(producer, x.output(0), (width, *w_shape[1:]), rng), width, rng)
