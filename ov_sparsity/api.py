@@ -196,30 +196,30 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
                                                               "ignored_scope": ignored_scope}))
     pipeline = Pipeline(algos)
     pipeline.check(model)
-    if is_text_model(model) and (dataset is None or isinstance(dataset, str)):
+    text, synthetic = is_text_model(model), dataset is None or isinstance(dataset, str)
+    if text and preprocessing is not None:
+        raise OvSparsityError("preprocessing does not apply to a text model: its tokenizer prepares the text")
+    pre = resolve_preprocessing(preprocessing, model) if not text and (preprocessing is not None or synthetic) \
+        else None
+    if text and synthetic:
         source = dataset or "zipf"  # the better data-free text (docs/text.md), as the CLI's default
         if source not in ("zipf", "noise"):
             raise OvSparsityError(f"dataset: unknown synthetic text source {source!r} (known: zipf, noise; or "
                                   "give an nncf.Dataset of token inputs)")
         ds = build_text_dataset(EngineSection(type="data_free", data_source=source, subset_size=subset_size,
                                               seed=seed), model)
-    elif dataset is None or isinstance(dataset, str):
+    elif synthetic:
         source = dataset or "noise"
         if source not in SYNTHETIC:
             raise OvSparsityError(f"dataset: unknown synthetic data source {source!r} (known: "
                                   f"{', '.join(SYNTHETIC)}; or give an nncf.Dataset)")
-        ds = SYNTHETIC[source](subset_size, resolve_preprocessing(preprocessing, model), seed, progress)
+        ds = SYNTHETIC[source](subset_size, pre, seed, progress)
     elif isinstance(dataset, Dataset):
         if len(dataset) == 0:
             raise OvSparsityError("dataset is empty: give at least one calibration sample")
         ds = random_subset(dataset, subset_size, seed)
     else:
         ds = ArrayDataset.from_inputs(inference_items(dataset), subset_size, model)
-    text = is_text_model(model)
-    if text and preprocessing is not None:
-        raise OvSparsityError("preprocessing does not apply to a text model: its tokenizer prepares the text")
-    pre = resolve_preprocessing(preprocessing, model) if not text and (
-        preprocessing is not None or dataset is None or isinstance(dataset, str)) else None
     return pipeline.run(model, ds, seed=seed, progress=progress, preprocessing=pre).model
 
 

@@ -1,5 +1,5 @@
-"""`ov-sparsity`: the argument parser, compress, eval, benchmark and main (report, zoo, fractals and demo:
-cli_files.py).
+"""`ov-sparsity`: the argument parser, compress and main (eval and benchmark: cli_measure.py; report, zoo,
+fractals and demo: cli_files.py).
 
 Bad input: one line on stderr naming the problem, exit code 2, no traceback.
 """
@@ -7,7 +7,6 @@ Bad input: one line on stderr naming the problem, exit code 2, no traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -291,108 +290,6 @@ def _recovery_setting(args):
     return {"mode": "model" if mode == "auto" else mode, "time_budget_s": 60.0 * args.recovery_minutes}
 
 
-def cmd_eval(args) -> int:
-    from ov_sparsity.api import labelled_images
-    from ov_sparsity.engine.evaluate import evaluate
-    from ov_sparsity.graph import read_model
-
-    from ov_sparsity.data.text import is_text_model
-
-    model = read_model(args.model)
-    text = is_text_model(model)
-    task = args.task or ("sts" if text else "classification")
-    if task == "sts" and not text:
-        raise OvSparsityError("--task sts needs a text model (an input_ids input); this model takes "
-                              + ", ".join(str(p.get_partial_shape()) for p in model.get_parameters()))
-    if task == "classification" and text:
-        raise OvSparsityError("this is a text model (input_ids input): evaluate it with --task sts")
-    if task == "classification" and not args.data:
-        raise OvSparsityError("eval needs --data DIR (a labelled image folder)")
-    _refuse_flags(args, ("data", "preprocess", "synsets", "limit") if task == "sts" else ("tokenizer",),
-                  "a text model (--task sts)" if task == "sts" else "an image model (classification)")
-    reference = read_model(args.reference) if args.reference else None
-    if reference is not None and is_text_model(reference) != text:
-        kinds = ("a text model", "an image model")
-        raise OvSparsityError(f"--reference {args.reference} is {kinds[not is_text_model(reference)]}, the model "
-                              f"is {kinds[not text]}: compare a model with its own dense version")
-    if task == "sts":
-        from ov_sparsity.data.text import model_tokenizer
-        from ov_sparsity.engine.sts import evaluate_sts
-
-        result = evaluate_sts(model, model_tokenizer(model, args.tokenizer), reference,
-                              batch_size=args.batch_size, progress=not args.quiet)
-    else:
-        data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
-        result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
-                  f"{k:<36}{v:.2f}" if isinstance(v, float) else f"{k:<36}{v}")
-    return 0
-
-
-def _refuse_flags(args, names, what: str) -> None:
-    """A flag that does not apply to the model is one line, never silently ignored."""
-    for name in names:
-        if getattr(args, name, None) is not None:
-            raise OvSparsityError(f"--{name.replace('_', '-')} does not apply to {what}")
-
-
-def cmd_benchmark(args) -> int:
-    from ov_sparsity.benchmark.output import write_results
-    from ov_sparsity.benchmark.results import terminal_table
-    from ov_sparsity.outputs import check_output_dir
-
-    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    if args.suite:
-        from ov_sparsity.benchmark.suite import load_suite, run_suite
-
-        if args.models or args.data:
-            raise OvSparsityError("--suite names its models and data itself: give no MODEL.xml or --data with it")
-        if not args.output:
-            raise OvSparsityError("--suite needs -o DIR for its results")
-        _refuse_flags(args, ("preprocess", "synsets", "limit", "seq_len"), "a suite (the suite file sets it)")
-        suite = load_suite(args.suite)
-        out = check_output_dir(args.output, "benchmark", [suite.path, *suite.inputs()], suite.data_dirs())
-        results = run_suite(suite, out, progress=not args.quiet, log=say, seconds=args.seconds)
-    else:
-        from ov_sparsity.benchmark.measure import benchmark_models
-        from ov_sparsity.benchmark.results import make_results
-
-        if not args.models:
-            raise OvSparsityError("give one or more MODEL.xml (the first is the reference), or --suite FILE")
-        if not args.data:
-            _refuse_flags(args, ("preprocess", "synsets", "limit"), "a benchmark without --data (they shape "
-                                                                     "the accuracy images)")
-        out = None
-        if args.output:
-            out = check_output_dir(args.output, "benchmark", args.models, [args.data])
-        dataset = None
-        if args.data:
-            from ov_sparsity.api import labelled_images
-            from ov_sparsity.graph import read_model
-
-            dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]), synsets=args.synsets,
-                                      limit=args.limit)
-        seconds = 10.0 if args.seconds is None else args.seconds
-        measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet,
-                                    seq_len=args.seq_len)
-        results = make_results(measured, title="ov-sparsity benchmark",
-                               settings={"seconds": seconds, "eval_data": args.data, "seq_len": args.seq_len,
-                                         "eval_images": len(dataset) if dataset is not None else None,
-                                         "preprocess": args.preprocess})
-    if args.output:
-        for path in write_results(results, out):
-            say(f"wrote {path}")
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print(terminal_table(results))
-    return 0
-
-
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so that temporary folders are cleaned up as on Ctrl-C."""
 
@@ -409,9 +306,9 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         _setup_logging(args.quiet)
-        from ov_sparsity import cli_files
+        from ov_sparsity import cli_files, cli_measure
 
-        handler = {"compress": cmd_compress, "eval": cmd_eval, "benchmark": cmd_benchmark,
+        handler = {"compress": cmd_compress, "eval": cli_measure.cmd_eval, "benchmark": cli_measure.cmd_benchmark,
                    "report": cli_files.cmd_report, "zoo": cli_files.cmd_zoo, "fractals": cli_files.cmd_fractals,
                    "demo": cli_files.cmd_demo}[args.command]
         return handler(args)

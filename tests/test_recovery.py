@@ -9,7 +9,6 @@ from openvino import opset15 as ops
 
 from ov_sparsity.algorithms import create_algorithm
 from ov_sparsity.algorithms.base import Context
-from ov_sparsity.data import ArrayDataset
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph import find_weighted_ops
 from tests.conftest import random_inputs

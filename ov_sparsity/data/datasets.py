@@ -233,6 +233,12 @@ def iter_batches(ds: Dataset, batch_size: int, desc: str | None = None,
             pbar.update(len(batch[1]))
 
 
+def as_array(ds: Dataset, indices: Optional[Sequence[int]] = None):
+    """The model inputs of `ds` (or of its items at `indices`, taken in sorted order) as one batch."""
+    data = Subset(ds, sorted(int(i) for i in indices)) if indices is not None else ds
+    return inputs.concat([x for x, _ in iter_batches(data, 64, progress=False)])
+
+
 class CachedDataset(Dataset):
     """Items decoded once and kept in memory (calibration sets are read many times)."""
 

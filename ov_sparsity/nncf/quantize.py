@@ -9,7 +9,6 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import log
 from ov_sparsity.algorithms.quantization import lost_zeros, zero_masks
-from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.edits import SetBias, apply_commands
 from ov_sparsity.graph.model_io import as_model
 from ov_sparsity.graph.weighted import find_weighted_ops

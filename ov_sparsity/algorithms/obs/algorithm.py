@@ -19,8 +19,7 @@ from ov_sparsity.algorithms.magnitude import check_not_emptied, select_masks
 from ov_sparsity.algorithms.obs.budget import allocate, saliency_curve
 from ov_sparsity.algorithms.obs.solver import prune_layer
 from ov_sparsity.algorithms.params import check_range
-from ov_sparsity.data import inputs
-from ov_sparsity.data.datasets import Subset, iter_batches
+from ov_sparsity.data.datasets import Subset, as_array, iter_batches
 from ov_sparsity.engine.layer_data import collect_layer_data
 from ov_sparsity.engine.layer_torch import SUPPORTED, LayerGeometry
 from ov_sparsity.engine.sequential import FrontierWalk, activation_bytes, prefix_inputs
@@ -163,8 +162,7 @@ class SecondOrderSparsity(Algorithm):
 
             sizes = {n: w.size for n, w in weights.items()}
             order = np.random.default_rng([ctx.seed, 2]).permutation(len(ctx.dataset))[:p.sensitivity_samples]
-            samples = inputs.concat([x for x, _ in iter_batches(Subset(ctx.dataset, sorted(order.tolist())), 64,
-                                                                progress=False)])
+            samples = as_array(ctx.dataset, order)
             curves = measure_curves(ctx.dense_model, samples, list(weights), is_classifier(ctx.dense_model),
                                     batch=p.batch_size * 2, progress=ctx.progress)
             self.curves = curves
@@ -293,8 +291,7 @@ class SecondOrderSparsity(Algorithm):
         check_not_emptied(self.name, p.sparsity_level, counts, sizes)
         # a seeded random n, not the first n: synthetic sets come ordered (fractal categories)
         order = np.random.default_rng(ctx.seed).permutation(len(dataset))
-        images = inputs.concat([x for x, _ in iter_batches(Subset(dataset, sorted(order[:n].tolist())), 64,
-                                                           progress=False)])
+        images = as_array(dataset, order[:n])
         extra = Subset(dataset, sorted(order[n:max(n, p.stream_samples)].tolist()))  # for layers short of data
         walk = FrontierWalk(model, images, list(ops_), batch_size=p.batch_size)
         dense_walk = FrontierWalk(ctx.dense_model, images, list(ops_), batch_size=p.batch_size) \

@@ -34,7 +34,7 @@ from ov_sparsity.algorithms.params import check_range
 from ov_sparsity.algorithms.recovery.losses import is_classifier, nmse, output_loss
 from ov_sparsity.algorithms.recovery.taps import block_outputs
 from ov_sparsity.data import inputs as model_inputs
-from ov_sparsity.data.datasets import iter_batches
+from ov_sparsity.data.datasets import as_array
 from ov_sparsity.graph.model_io import quantized_ops
 from ov_sparsity.mirror import Mirror, UnsupportedOp
 from ov_sparsity.progress import bar
@@ -149,7 +149,7 @@ class Recovery(Algorithm):
     def _train(self, model, student: Mirror, teacher: Mirror, dataset, ctx: Context) -> dict:
         p = self.params
         t_start = time.perf_counter()
-        samples = model_inputs.concat([x for x, _ in iter_batches(dataset, 64, progress=False)])
+        samples = as_array(dataset)
         n = model_inputs.length(samples)
         order = np.random.default_rng(ctx.seed).permutation(n)
         n_hold = int(round(p.holdout * n)) if n >= 10 else 0

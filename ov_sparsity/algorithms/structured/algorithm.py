@@ -15,8 +15,7 @@ from ov_sparsity.algorithms.obs.algorithm import MIN_SAMPLES_PER_INPUT, columns,
 from ov_sparsity.algorithms.structured import latency
 from ov_sparsity.algorithms.structured.cost import greedy_order, least_squares_rebuild
 from ov_sparsity.algorithms.structured.search import choose_widths
-from ov_sparsity.data import inputs as model_inputs
-from ov_sparsity.data.datasets import iter_batches
+from ov_sparsity.data.datasets import as_array
 from ov_sparsity.engine.layer_torch import LayerGeometry
 from ov_sparsity.engine.sequential import FrontierWalk
 from ov_sparsity.errors import OvSparsityError
@@ -25,24 +24,13 @@ from ov_sparsity.graph.weighted import weighted_ops_by_name
 from ov_sparsity.progress import bar
 
 
-def calibration_values(dataset, n: int, seed: int) -> np.ndarray:
-    """The first-n-of-a-seeded-permutation samples of `dataset` as one input array."""
-    idx = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n]) if n < len(dataset) else None
-    from ov_sparsity.data.datasets import Subset
-
-    data = Subset(dataset, idx.tolist()) if idx is not None else dataset
-    return model_inputs.concat([x for x, _ in iter_batches(data, 32, progress=False)])
-
-
-def held_out_values(dataset, used: int, n: int, seed: int) -> np.ndarray:
-    """n samples of `dataset` outside the first `used` of calibration_values' permutation (the samples the
-    statistics came from); the same ones again where the dataset has no others."""
-    from ov_sparsity.data.datasets import Subset
-
+def split_values(dataset, n: int, held: int, seed: int) -> tuple:
+    """(n samples for the statistics and the rebuild, `held` others for the sensitivity) of one seeded
+    permutation of `dataset`, as input arrays; where it has no others, the held ones are reused samples
+    (a rebuild fitted on few samples looks cheap on those very samples, so they are kept apart)."""
     order = np.random.default_rng(seed).permutation(len(dataset))
-    rest = order[used:used + n] if len(dataset) > used else order[:n]
-    data = Subset(dataset, np.sort(rest).tolist())
-    return model_inputs.concat([x for x, _ in iter_batches(data, 32, progress=False)])
+    rest = order[n:n + held] if len(dataset) > n else order[:held]
+    return as_array(dataset, order[:n]), as_array(dataset, rest)
 
 
 def consumer_moments(model: ov.Model, groups: list, values: np.ndarray, progress: bool) -> dict:
@@ -221,10 +209,7 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
 
     t0 = time.perf_counter()
     reference = model.clone()
-    values = calibration_values(ctx.dataset, p.num_samples, ctx.seed)
-    # the sensitivity is measured on samples the rebuild did not see (a rebuild fitted on few samples
-    # looks cheap on those very samples)
-    held = held_out_values(ctx.dataset, p.num_samples, p.sensitivity_samples, ctx.seed)
+    values, held = split_values(ctx.dataset, p.num_samples, p.sensitivity_samples, ctx.seed)
     moments = consumer_moments(reference, groups, values, ctx.progress)
     floor = {g.name: max(1, int(np.ceil(p.min_fraction * g.channels))) for g in groups}
     with bar(total=len(groups), desc="channel costs", enable=ctx.progress, unit="group") as pbar:

@@ -133,10 +133,3 @@ def width_table(groups: list, widths: dict, batch: int, int8: bool, seconds_per_
         if tick:
             tick(1)
     return table
-
-
-def model_latency(models: list, batch: int, int8: bool, seconds: float = 4.0, quantize=None) -> list[dict]:
-    """Interleaved latency (median, p10, p90 ms) of whole models in the target precision: `quantize`
-    (a model -> INT8 model function, as the output is quantized) where given, else for_timing."""
-    timed = [quantize(m) if quantize is not None else for_timing(m, int8) for m in models]
-    return interleaved_latency(timed, seconds=seconds, rounds=8, batch=batch)

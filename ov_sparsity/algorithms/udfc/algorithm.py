@@ -154,15 +154,14 @@ class UDFC(Algorithm):
 
     def _refit(self, model: ov.Model, reference: ov.Model, images, ctx: Context) -> list:
         from ov_sparsity.algorithms.udfc.refit import sequential_refit
-        from ov_sparsity.data import inputs
-        from ov_sparsity.data.datasets import iter_batches
+        from ov_sparsity.data.datasets import as_array
 
         p = self.params
         # synthetic statistics are trusted less: the refit leans on the closed form's weights
         # (ResNet-56, 30%, fractals: 71.91 / 72.80 / 73.28 top-1 at damping 0.01 / 0.1 / 1.0)
         damping = p.refit_damping if p.refit_damping is not None else \
             (0.01 if p.statistics == "calibration" else 1.0)
-        values = inputs.concat([x for x, _ in iter_batches(images, 64, progress=False)])
+        values = as_array(images)
         return sequential_refit(model, reference, values, self.kept, p.weight_bits, damping, progress=ctx.progress)
 
     def check(self, model: ov.Model) -> None:
