@@ -251,6 +251,17 @@ def as_run_config(config) -> RunConfig:
                           f"{type(config).__name__}")
 
 
+def stage_probe(algorithms: list):
+    """A per-stage report for combined recipes (channels, sparsity, INT8: two kinds or more), timed at
+    the channel pruning's latency batch."""
+    from ov_sparsity.algorithms.stages import StageProbe, staged
+
+    if not staged([a.name for a in algorithms]):
+        return None
+    batch = next((a.params.latency_batch for a in algorithms if a.name == "ChannelPruning"), 1)
+    return StageProbe(latency_batch=batch)
+
+
 def compress(config, output_dir: str | Path, progress: bool = True,
              log=print) -> dict:
     """Run the config's algorithms; write model.xml, model.bin, report.json and report.html into output_dir
@@ -279,9 +290,15 @@ def compress(config, output_dir: str | Path, progress: bool = True,
         f"on {dataset.description}")
     eval_dataset = build_eval_dataset(config.engine, model)
     pre = model_preprocessing(config.engine, model)
+    probe = stage_probe(algorithms)
     result = pipeline.run(model, dataset, seed=config.engine.seed, target_device=config.compression.target_device,
-                          progress=progress, eval_dataset=eval_dataset, preprocessing=pre)
+                          progress=progress, eval_dataset=eval_dataset, preprocessing=pre, stages=probe)
     timings.update(result.timings_s)
+    stage_rows = None
+    if probe is not None:
+        t0 = time.perf_counter()
+        stage_rows = probe.report(result.context)
+        timings["stage report"] = time.perf_counter() - t0
     with atomic_output_dir(output_dir, "compress", inputs, data_dirs) as tmp:
         t0 = time.perf_counter()
         save_model(result.model, tmp / "model.xml")
@@ -293,6 +310,8 @@ def compress(config, output_dir: str | Path, progress: bool = True,
             data={"source": config.engine.data_source, "images": len(dataset), "description": dataset.description,
                   "preprocessing": pre.to_dict() if pre is not None else {"tokenizer": "the model's"}})
         report["model"]["output"] = str(output_dir / "model.xml")
+        if stage_rows is not None:
+            report["stages"] = stage_rows
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         from ov_sparsity.benchmark.html import run_page
 

@@ -122,7 +122,10 @@ def summary_lines(report: dict) -> list[str]:
                      f"{sp['precision']}{proxy}, batch {sp['latency_batch']}, channel block {sp['block_multiple']}"
                      f"{'; check the INT8 output with ov-sparsity benchmark' if proxy else ''})")
     if "channels_removed" in cp:
-        lines.append(f"channels        {cp['channels_removed']} removed from {cp['groups']} groups")
+        dropped = cp.get("blocks_dropped") or []
+        lines.append(f"channels        {cp['channels_removed']} removed from {cp['groups']} groups"
+                     + (f"; {len(dropped)} residual branches dropped whole" if dropped else ""))
+    lines += stage_lines(report.get("stages"))
     fc = report.get("sparse_fc") or {}
     if fc.get("qualifying") or fc.get("near_miss"):
         lines.append(f"sparse FC       {len(fc['qualifying'])} layers fit OpenVINO's AMX sparse INT8 kernels "
@@ -138,4 +141,21 @@ def summary_lines(report: dict) -> list[str]:
     t = report["timings_s"]
     lines.append(f"wall time       {t.get('total', 0):.1f} s ("
                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total") + ")")
+    return lines
+
+
+def stage_lines(stages) -> list[str]:
+    """One line per stage of a combined recipe: latency and speed-up, agreement with the dense model."""
+    if not stages:
+        return []
+    rows = stages["stages"]
+    int8 = any("speedup_vs_dense_int8" in r for r in rows)
+    lines = [f"stages          batch {stages['latency_batch']}, interleaved; agreement with dense on "
+             f"{stages['calibration_samples']} calibration inputs (seen by the algorithms)"]
+    for r in rows:
+        speed = f"x{r['speedup_vs_dense_fp32']:.2f} vs dense FP32" + (
+            f", x{r['speedup_vs_dense_int8']:.2f} vs dense INT8" if int8 else "")
+        acc = f", agreement {r['agreement_calibration']:.1f}%" if "agreement_calibration" in r else ""
+        acc += f", top-1 {r['top1_eval']:.2f}" if r.get("top1_eval") is not None else ""
+        lines.append(f"  {r['stage']:<20}{r['median_ms']:8.2f} ms  {speed}{acc}")
     return lines

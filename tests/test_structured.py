@@ -79,8 +79,8 @@ class _FakeCpu:
         return self.price[name] * (-(-width // 4) * 4)
 
     def model_ms(self, model):
-        widths = {g.name: g.channels for g in find_channel_groups(model)}
-        return 1.0 + sum(self.group_ms(n, widths[n]) for n in self.price)
+        widths = {g.name: g.channels for g in find_channel_groups(model)}  # a dropped branch: width 0
+        return 1.0 + sum(self.group_ms(n, widths.get(n, 0)) for n in self.price)
 
     def install(self, monkeypatch):
         lat = structured.latency
@@ -113,6 +113,38 @@ def test_speedup_widths_meet_a_fake_latency_budget(target, monkeypatch):
     assert all(w["kept"] % 4 == 0 or w["kept"] == w["dense"] for w in report["speedup"]["widths"].values())
     widths = {g.name: g.channels for g in find_channel_groups(pruned)}
     assert widths == {n: v["kept"] for n, v in report["layers"].items()}
+
+
+def test_a_residual_branch_is_dropped_where_narrowing_cannot_meet_the_budget(monkeypatch):
+    """Fake CPU: 1 ms fixed + 0.4 ms for the block's 8 channels; at its narrowest (4) ×1.17, dropped ×1.4.
+    For ×1.3 the search drops the branch: its convolutions leave the IR and the block becomes its skip
+    plus the branch's mean output on the statistics samples."""
+    from ov_sparsity.algorithms.base import Context
+    from ov_sparsity.algorithms.channel_pruning import ChannelPruningParams
+    from ov_sparsity.data.datasets import as_array
+    from ov_sparsity.engine.infer import compile_model
+    from tests.conftest import random_inputs
+
+    model = build("residual", 0, hw=16)
+    _FakeCpu(model).install(monkeypatch)
+    data = random_inputs(model, 64)
+    ctx = Context(dense_model=model, dataset=data, progress=False)
+    pruned = structured.prune_with_data(model.clone(), find_channel_groups(model),
+                                        ChannelPruningParams(speedup=1.3, refit=False), ctx, "ChannelPruning")
+    report = ctx.reports["ChannelPruning"]
+    assert report["blocks_dropped"] == ["block_conv1"] and report["speedup"]["met"]
+    assert report["speedup"]["widths"]["block_conv1"]["candidates"][-1] == 0
+    names = {n.get_friendly_name() for n in pruned.get_ordered_ops()}
+    assert not {"block_conv1", "block_conv2"} & names
+    merge = next(n for n in model.get_ordered_ops() if n.get_type_name() == "Add"
+                 and all(i.get_source_output().get_node().get_type_name() != "Constant" for i in n.inputs()))
+    tail = ov.Model([merge.input(1).get_source_output()], model.get_parameters())
+    x = as_array(data)
+    mean = compile_model(tail)(x)[0].mean(axis=(0, 2, 3))  # f32 (this CPU's default is bf16)
+    const = next(n for n in pruned.get_ordered_ops() if n.get_friendly_name() == "block_conv1/dropped_branch")
+    np.testing.assert_allclose(const.get_data().reshape(-1), mean, rtol=1e-5, atol=1e-6)
+    out = compile_model(pruned)(x[:2])[0]
+    assert out.shape == (2, 4) and np.isfinite(out).all()
 
 
 def _wide_model():

@@ -50,9 +50,11 @@ class Pipeline:
         self._checked = model
 
     def run(self, model: ov.Model, dataset: Dataset | None, seed: int = 0, target_device: str = "CPU",
-            progress: bool = True, eval_dataset: Dataset | None = None, preprocessing=None) -> PipelineResult:
+            progress: bool = True, eval_dataset: Dataset | None = None, preprocessing=None,
+            stages=None) -> PipelineResult:
         """The input model is never modified: algorithms work on a clone. The calibration
-        images are decoded once and kept in memory when they fit."""
+        images are decoded once and kept in memory when they fit. `stages` (a stages.StageProbe) sees the
+        model after every algorithm."""
         if self._checked is not model:
             self.check(model)
         if dataset is not None:
@@ -70,6 +72,8 @@ class Pipeline:
             t0 = time.perf_counter()
             log.info("running %s", algo.name)
             current = algo.apply(current, ctx)
+            if stages is not None:
+                stages.after(algo, current)
             key = algo.name if algo.name not in timings else f"{algo.name}#{i}"
             timings[key] = time.perf_counter() - t0
         bad = non_finite_layer(current)

@@ -238,11 +238,33 @@ def run_page(report: dict) -> str:
     summary = "<pre>" + html.escape("\n".join(summary_lines(report))) + "</pre>"
     recovery = recovery_plot(report["algorithm_reports"].get("Recovery"))
     meta = f"seed {report['seed']} · OpenVINO {report['versions'].get('openvino')} · NNCF {report['versions'].get('nncf')}"
+    stages = stage_table(report.get("stages"))
     return _page(f"ov-sparsity: {report['model']['input']}", meta,
-                 [("Summary", summary), ("Size", size_png),
+                 [("Summary", summary), *([("What each stage bought", stages)] if stages else []), ("Size", size_png),
                   (f"Per-layer sparsity ({100 * report['global_sparsity']:.1f}% overall)", bars), ("Algorithms", algos),
                   *([("Recovery beyond the layer: held-out loss", recovery)] if recovery else []),
                   ("Layers", layer_table)])
+
+
+def stage_table(stages: dict | None) -> str:
+    """Latency, speed-up and agreement of the model after each stage of a combined recipe."""
+    if not stages:
+        return ""
+    rows = []
+    for r in stages["stages"]:
+        row = {"stage": r["stage"], "median ms": f"{r['median_ms']:.2f}", "p10–p90 ms": f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f}",
+               "vs dense FP32": f"×{r['speedup_vs_dense_fp32']:.2f}"}
+        if "speedup_vs_dense_int8" in r:
+            row["vs dense INT8"] = f"×{r['speedup_vs_dense_int8']:.2f}"
+        row["agreement"] = f"{r['agreement_calibration']:.1f}%" if "agreement_calibration" in r else ""
+        row["output loss"] = f"{r['output_loss']:.4f}" if "output_loss" in r else ""
+        if r.get("top1_eval") is not None:
+            row["top-1 (eval data)"] = f"{r['top1_eval']:.2f}"
+        rows.append(row)
+    return _table(rows, text=("stage",)) + (f"<p>Batch {stages['latency_batch']}, all models timed interleaved. "
+                                            f"Agreement and output loss ({html.escape(stages['output_loss'])}) on "
+                                            f"{stages['calibration_samples']} calibration inputs, which the "
+                                            "algorithms saw: an upper bound of held-out agreement.</p>")
 
 
 def recovery_plot(rec: dict | None) -> str:

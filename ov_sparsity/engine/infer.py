@@ -99,3 +99,10 @@ def mean_over_batches(model: ov.Model, dataset: Dataset, batch_size: int, desc: 
         totals = outs if totals is None else [t + o for t, o in zip(totals, outs)]
         count += n
     return [t / count for t in totals]
+
+
+def first_output(model: ov.Model, values: np.ndarray, batch: int = 32) -> np.ndarray:
+    """The model's first output on an array of inputs, one row per input (float64)."""
+    compiled = compile_model(model, hint="THROUGHPUT")
+    return np.concatenate([compiled(values[s:s + batch])[compiled.outputs[0]].reshape(min(batch, len(values) - s), -1)
+                           for s in range(0, len(values), batch)]).astype(np.float64)

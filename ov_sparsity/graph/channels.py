@@ -172,3 +172,36 @@ def remove_channels(model: ov.Model, group: ChannelGroup, keep: np.ndarray) -> N
         _replace(node, 1, np.take(const_value(node.input(1).get_source_output()), keep, axis=axis))
     model.validate_nodes_and_infer_types()
     group.channels = len(keep)
+
+
+def residual_branch(group: ChannelGroup) -> Optional[tuple[ov.Node, int]]:
+    """(the Add, its port) where the group's branch joins a residual connection, or None: the group has one
+    convolution consumer whose output (after a constant bias Add) feeds only an Add with another, computed
+    tensor of its shape (the skip). Such a group can go to width 0: the whole branch dropped, the block an
+    identity (plus a constant)."""
+    if len(group.consumers) != 1 or group.consumers[0][1] != "conv":
+        return None
+    out = group.consumers[0][0].output(0)
+    for _ in range(2):
+        targets = list(out.get_target_inputs())
+        if len(targets) != 1 or targets[0].get_node().get_type_name() != "Add":
+            return None
+        node, port = targets[0].get_node(), targets[0].get_index()
+        other = node.input(1 - port).get_source_output()
+        if const_value(other) is None:
+            if other.get_partial_shape() != out.get_partial_shape():
+                return None
+            return node, port
+        out = node.output(0)  # the consumer's bias
+    return None
+
+
+def drop_branch(model: ov.Model, group: ChannelGroup, value: np.ndarray) -> None:
+    """Replace the group's residual branch (residual_branch) by the constant `value` [C] (its mean): the
+    producer, depthwise convs and consumer leave the graph; the Add keeps the skip plus the constant."""
+    merge, port = residual_branch(group)
+    rank = len(merge.get_output_partial_shape(0))
+    const = ops.constant(np.asarray(value, np.float32).reshape((1, -1) + (1,) * (rank - 2)))
+    const.set_friendly_name(group.name + "/dropped_branch")
+    merge.input(port).replace_source_output(const.output(0))
+    model.validate_nodes_and_infer_types()

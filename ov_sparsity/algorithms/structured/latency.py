@@ -8,7 +8,8 @@
   consumers) at `width` channels, with the real shapes and attributes and random weights.
 - `block_multiple`: the channel multiple the CPU kernels work in, measured by timing a scan of widths
   on one group (not assumed).
-- `width_table`: each group's latency at candidate widths (multiples of the block), interleaved.
+- `width_table`: each group's latency at candidate widths (multiples of the block), interleaved; width
+  0 (a residual branch dropped) costs nothing.
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ def width_table(groups: list, widths: dict, batch: int, int8: bool, seconds_per_
     """{group name: ms at each of widths[name]}, each group's widths timed interleaved."""
     table = {}
     for g in groups:
-        table[g.name] = _time([group_model(g, w) for w in widths[g.name]], seconds_per_group, batch, int8)
+        timed = [w for w in widths[g.name] if w > 0]  # width 0: the branch dropped, nothing left to run
+        ms = dict(zip(timed, _time([group_model(g, w) for w in timed], seconds_per_group, batch, int8)))
+        table[g.name] = np.asarray([ms.get(w, 0.0) for w in widths[g.name]])
         if tick:
             tick(1)
     return table

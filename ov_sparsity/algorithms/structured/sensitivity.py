@@ -10,14 +10,8 @@ import numpy as np
 import openvino as ov
 
 from ov_sparsity.algorithms.recovery.losses import is_classifier
-from ov_sparsity.engine.infer import compile_model
+from ov_sparsity.engine.infer import first_output
 from ov_sparsity.progress import bar
-
-
-def _outputs(model: ov.Model, values: np.ndarray, batch: int = 32) -> np.ndarray:
-    compiled = compile_model(model, hint="THROUGHPUT")
-    return np.concatenate([compiled(values[s:s + batch])[compiled.outputs[0]].reshape(min(batch, len(values) - s), -1)
-                           for s in range(0, len(values), batch)]).astype(np.float64)
 
 
 def output_loss(out: np.ndarray, dense: np.ndarray, classifier: bool) -> float:
@@ -31,22 +25,31 @@ def output_loss(out: np.ndarray, dense: np.ndarray, classifier: bool) -> float:
 
 
 def measured_costs(model: ov.Model, plans: dict, widths: dict, moments: dict, values: np.ndarray,
-                   progress: bool = True) -> dict:
-    """{group: output loss at each of widths[group]} (0 at the dense width), one group narrowed at a time."""
+                   progress: bool = True, stride: int = 1) -> dict:
+    """{group: output loss at each of widths[group]} (0 at the dense width), one group narrowed at a time.
+    With `stride` > 1 only every stride-th width (and the narrowest) is measured and the widths between
+    are interpolated linearly (the curves are smooth; each measurement is a compiled model)."""
     from ov_sparsity.algorithms.structured.algorithm import apply_widths
 
     classifier = is_classifier(model)
-    dense = _outputs(model, values)
+    dense = first_output(model, values)
     dense_widths = {n: p.channels for n, p in plans.items()}
+    picks = {n: sorted({*range(stride, len(w), stride), len(w) - 1, len(w) - 2 if w[-1] == 0 else 0} - {0})
+             for n, w in widths.items()}
     costs = {}
-    total = sum(len(w) - 1 for w in widths.values())
-    with bar(total=total, desc="channel sensitivity", enable=progress, unit="model") as pbar:
+    with bar(total=sum(len(p) for p in picks.values()), desc="channel sensitivity", enable=progress,
+             unit="model") as pbar:
         for name, candidates in widths.items():
-            curve = [0.0]
-            for width in candidates[1:]:
+            measured = {0: 0.0}
+            for j in picks[name]:
                 trial = model.clone()
-                apply_widths(trial, plans, {**dense_widths, name: width}, moments)
-                curve.append(output_loss(_outputs(trial, values), dense, classifier))
+                apply_widths(trial, plans, {**dense_widths, name: candidates[j]}, moments)
+                measured[j] = output_loss(first_output(trial, values), dense, classifier)
                 pbar.update(1)
-            costs[name] = np.maximum.accumulate(np.asarray(curve))  # narrower never costs less
+            known = sorted(measured)
+            curve = np.interp(np.arange(len(candidates)), known, [measured[j] for j in known])
+            if candidates[-1] == 0:  # a dropped branch is no point on the narrowing curve: never interpolated
+                curve[:-1] = np.interp(np.arange(len(candidates) - 1), [j for j in known if j < len(candidates) - 1],
+                                       [measured[j] for j in known if j < len(candidates) - 1])
+            costs[name] = np.maximum.accumulate(curve)  # narrower never costs less
     return costs
