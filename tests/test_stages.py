@@ -54,3 +54,25 @@ def test_compress_prints_and_saves_the_stages(tmp_path, capsys):
     assert [r["stage"] for r in report["stages"]["stages"]][-1] == "DefaultQuantization"
     assert "stages          batch 1" in printed and "dense INT8" in printed
     assert "What each stage bought" in (out / "report.html").read_text()
+
+
+def test_channels_then_second_order_sparsity_then_int8():
+    """The combined recipe: the sparsity stage works from the channel-pruned model (its layer shapes),
+    the stage report still measures every stage against the original dense model."""
+    from ov_sparsity.graph.channels import find_channel_groups
+    from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
+
+    model = build("conv_bias_relu", 0, hw=16)
+    data = random_inputs(model, 48)
+    probe = StageProbe(samples=32)
+    pipeline = Pipeline.from_specs([{"name": "ChannelPruning", "params": {"prune_ratio": 0.5}},
+                                    {"name": "WeightSparsity", "params": {"sparsity_level": 0.5}},
+                                    {"name": "DefaultQuantization", "params": {"subset_size": 48}}])
+    result = pipeline.run(model, data, progress=False, stages=probe)
+    dense_widths = {g.name: g.channels for g in find_channel_groups(model)}
+    stage = next(m for name, m in probe.stages if name == "WeightSparsity")
+    assert {g.name: g.channels for g in find_channel_groups(stage)} == {n: c - c // 2 for n, c in dense_widths.items()}
+    assert global_sparsity(layer_sparsity(stage)) == pytest.approx(0.5, abs=0.05)
+    assert result.context.original is model
+    rows = {r["stage"]: r for r in probe.report(result.context)["stages"]}
+    assert list(rows) == ["dense FP32", "dense INT8", "ChannelPruning", "WeightSparsity", "DefaultQuantization"]

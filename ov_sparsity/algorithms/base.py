@@ -49,7 +49,22 @@ class Context:
     eval_dataset: Optional[Dataset] = None  # labelled images, for accuracy-aware modes
     preprocessing: Optional[object] = None  # the model's Preprocessing, for synthetic data
     cache: dict = field(default_factory=dict)  # dense-model data reused across schedule steps
+    original_model: Optional[ov.Model] = None  # the model the run started from, where dense_model was rebased
     _dense: dict = field(default_factory=dict)
+
+    @property
+    def original(self) -> ov.Model:
+        """The model the run started from (what accuracy and speed are reported against)."""
+        return self.original_model if self.original_model is not None else self.dense_model
+
+    def rebase(self, model: ov.Model) -> None:
+        """After a stage that changed layer shapes (channels removed), `model` is what the later stages
+        treat as dense: their per-layer references, statistics and teacher must have its shapes. The
+        original stays in `original`."""
+        if self.original_model is None:
+            self.original_model = self.dense_model
+        self.dense_model = model
+        self.stats, self.masks, self.cache, self._dense = {}, {}, {}, {}
 
     def _dense_ops(self) -> dict:
         if not self._dense:

@@ -74,6 +74,8 @@ class Pipeline:
             current = algo.apply(current, ctx)
             if stages is not None:
                 stages.after(algo, current)
+            if i + 1 < len(self.algorithms) and shapes_changed(ctx.dense_model, current):
+                ctx.rebase(current.clone())  # channels removed: sparsity, recovery, INT8 work from here
             key = algo.name if algo.name not in timings else f"{algo.name}#{i}"
             timings[key] = time.perf_counter() - t0
         bad = non_finite_layer(current)
@@ -90,3 +92,9 @@ def non_finite_layer(model: ov.Model):
             if values is not None and not np.isfinite(values).all():
                 return op.name
     return None
+
+
+def shapes_changed(before: ov.Model, after: ov.Model) -> bool:
+    """Whether a weighted layer of `before` is gone from `after` or has another weight shape."""
+    now = {op.name: op.weight_shape() for op in find_weighted_ops(after)}
+    return any(now.get(op.name) != op.weight_shape() for op in find_weighted_ops(before))

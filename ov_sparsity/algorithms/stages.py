@@ -58,7 +58,7 @@ class StageProbe:
         from ov_sparsity.engine.latency import interleaved_latency
 
         t0 = time.perf_counter()
-        dense = ctx.dense_model
+        dense = ctx.original
         order = np.random.default_rng(ctx.seed).permutation(len(ctx.dataset))[:self.samples]
         values = as_array(ctx.dataset, np.sort(order))
         if isinstance(values, dict):  # a text model: several inputs of a dynamic length, not staged (yet)

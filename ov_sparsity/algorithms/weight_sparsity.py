@@ -195,7 +195,7 @@ class WeightSparsity(Algorithm):
         aware = p.max_accuracy_drop is not None
         if aware and (ctx.eval_dataset is None or len(ctx.eval_dataset) == 0):
             raise OvSparsityError(f"{self.name}: max_accuracy_drop needs labelled evaluation data (--eval-data DIR)")
-        dense_top1 = evaluate(ctx.dense_model, ctx.eval_dataset, progress=ctx.progress)["top1"] if aware else None
+        dense_top1 = evaluate(ctx.original, ctx.eval_dataset, progress=ctx.progress)["top1"] if aware else None
         steps, kept = [], None
         for i, level in enumerate(self.levels):
             log.info("%s: step %d/%d, sparsity %.4f", self.name, i + 1, len(self.levels), level)
