@@ -53,6 +53,7 @@ def test_compress_prints_and_saves_the_stages(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert [r["stage"] for r in report["stages"]["stages"]][-1] == "DefaultQuantization"
     assert "stages          batch 1" in printed and "dense INT8" in printed
+    assert report["stages"]["synthetic"] and "output KL to dense on 32 synthetic inputs" in printed  # noise
     assert "What each stage bought" in (out / "report.html").read_text()
 
 

@@ -93,6 +93,7 @@ class StageProbe:
                 row["top1_eval"] = evaluate(model, ctx.eval_dataset, progress=False).get("top1")
             rows.append(row)
         return {"latency_batch": self.latency_batch, "calibration_samples": int(len(order)),
+                "synthetic": bool(getattr(ctx.dataset, "synthetic", False)),
                 "output_loss": "KL to the dense model" if classifier else "normalised MSE to the dense model",
                 "note": "agreement on calibration inputs the algorithms saw: an upper bound of held-out agreement",
                 "stages": rows, "seconds": time.perf_counter() - t0}
