@@ -15,6 +15,7 @@ from ov_sparsity.algorithms.obs.algorithm import MIN_SAMPLES_PER_INPUT, columns,
 from ov_sparsity.algorithms.structured import latency
 from ov_sparsity.algorithms.structured.cost import greedy_order, least_squares_rebuild
 from ov_sparsity.algorithms.structured.search import choose_widths
+from ov_sparsity.data import inputs as model_inputs
 from ov_sparsity.data.datasets import as_array
 from ov_sparsity.engine.layer_torch import LayerGeometry
 from ov_sparsity.engine.sequential import FrontierWalk
@@ -38,8 +39,8 @@ def split_values(dataset, n: int, held: int, seed: int, refit: int = 0) -> tuple
     samples, so they are kept apart)."""
     order = np.random.default_rng(seed).permutation(len(dataset))
     rest = order[n:n + held] if len(dataset) > n else order[:held]
-    values = as_array(dataset, order[:n])
-    return values, as_array(dataset, rest), (as_array(dataset, order[:refit]) if refit > n else values)
+    first = as_array(dataset, order[:max(n, refit)])  # the refit's samples begin with the statistics' ones
+    return model_inputs.take(first, slice(0, n)), as_array(dataset, rest), first
 
 
 def consumer_moments(model: ov.Model, groups: list, values: np.ndarray, progress: bool) -> dict:
