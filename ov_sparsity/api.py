@@ -37,14 +37,15 @@ def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
     hw = input_hw(model)
     key = ["ov_sparsity", "preprocessing"]
     if value is not None:
-        pre = Preprocessing.parse(value)
+        pre = Preprocessing.parse(value, input_hw=hw)
     elif model.has_rt_info(key):
         pre = Preprocessing.preset(model.get_rt_info(key).astype(str))
     else:
         preset = guess_preset(hw) if hw else None
         if preset is None:
             raise OvSparsityError(f"cannot tell the preprocessing for input size {hw}: pass --preprocess "
-                                  "cifar10|imagenet or engine.preprocessing in the config")
+                                  "cifar10|imagenet, the model's own steps (--input-size, --resize-mode, --mean, "
+                                  "--std, --scale, --channels) or engine.preprocessing in the config")
         pre = Preprocessing.preset(preset)
     check_preprocessing(pre, model)
     return pre

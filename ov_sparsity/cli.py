@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ov_sparsity import cli_preprocess
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.validate import cli_type
 
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output directory (written atomically)")
     c.add_argument("--sparsity", type=_sparsity, help="target global sparsity in [0, 1)")
     c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data)")
-    c.add_argument("--preprocess", help="cifar10 | imagenet (default: recorded in the IR or guessed)")
+    c.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object of fields (default: recorded in the IR "
+                                        "or guessed from its input size)")
+    cli_preprocess.add_flags(c)
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
     c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
     c.add_argument("--seq-len", type=cli_type("seq_len"),
@@ -91,12 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder; a sentence encoder on STS benchmarks")
     e.add_argument("model")
     e.add_argument("--data", help="labelled image folder (classification)")
-    e.add_argument("--task", choices=("classification", "sts"),
+    e.add_argument("--task", choices=("classification", "sts", "detection"),
                    help="default: sts for a text model (input_ids input), else classification")
     e.add_argument("--tokenizer", help="sts: tokenizer folder (default: the one the IR records)")
-    e.add_argument("--preprocess")
+    e.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     e.add_argument("--synsets")
-    e.add_argument("--reference", help="dense IR: also report top-1 agreement with it")
+    cli_preprocess.add_flags(e)
+    e.add_argument("--reference", help="dense IR: also report top-1 agreement with it (detection: mAP against its boxes)")
+    e.add_argument("--decoder", choices=("fastestdet", "yolo"), help="detection: the head's layout (default: from its shape)")
+    e.add_argument("--annotations", help="detection: COCO instances JSON for true mAP (images matched by file name)")
+    e.add_argument("--threshold", type=cli_type("threshold"),
+                   help="detection: reference boxes scoring at least this are its ground truth (default 0.5)")
     e.add_argument("--limit", type=cli_type("limit"), help="evaluate the first N images only")
     e.add_argument("--batch-size", type=cli_type("batch_size"), default=32)
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="labelled image folder: accuracy and agreement with the first model")
     b.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     b.add_argument("--synsets")
+    cli_preprocess.add_flags(b)
     b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
     b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
     b.add_argument("--seq-len", type=cli_type("seq_len"),
@@ -310,6 +319,7 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         _setup_logging(args.quiet)
+        cli_preprocess.fold(args)
         from ov_sparsity import cli_files, cli_measure
 
         handler = {"compress": cmd_compress, "eval": cli_measure.cmd_eval, "benchmark": cli_measure.cmd_benchmark,

@@ -22,12 +22,16 @@ def cmd_eval(args) -> int:
     if task == "sts" and not text:
         raise OvSparsityError("--task sts needs a text model (an input_ids input); this model takes "
                               + ", ".join(str(p.get_partial_shape()) for p in model.get_parameters()))
-    if task == "classification" and text:
+    if task != "sts" and text:
         raise OvSparsityError("this is a text model (input_ids input): evaluate it with --task sts")
     if task == "classification" and not args.data:
         raise OvSparsityError("eval needs --data DIR (a labelled image folder)")
+    if task == "detection" and not args.data:
+        raise OvSparsityError("eval --task detection needs --data DIR (images; labels not needed)")
     _refuse_flags(args, ("data", "preprocess", "synsets", "limit") if task == "sts" else ("tokenizer",),
-                  "a text model (--task sts)" if task == "sts" else "an image model (classification)")
+                  "a text model (--task sts)" if task == "sts" else f"an image model ({task})")
+    if task != "detection":
+        _refuse_flags(args, ("decoder", "annotations", "threshold"), f"--task {task} (they are for detection)")
     reference = read_model(args.reference) if args.reference else None
     if reference is not None and is_text_model(reference) != text:
         kinds = ("a text model", "an image model")
@@ -39,6 +43,8 @@ def cmd_eval(args) -> int:
 
         result = evaluate_sts(model, model_tokenizer(model, args.tokenizer), reference,
                               batch_size=args.batch_size, progress=not args.quiet)
+    elif task == "detection":
+        result = _eval_detection(args, model, reference)
     else:
         data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
         result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
@@ -46,9 +52,26 @@ def cmd_eval(args) -> int:
         print(json.dumps(result))
     else:
         for k, v in result.items():
-            print(f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
+            print(f"{k:<36}{v}" if v is None else f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
                   f"{k:<36}{v:.2f}" if isinstance(v, float) else f"{k:<36}{v}")
     return 0
+
+
+def _eval_detection(args, model, reference) -> dict:
+    from ov_sparsity.api import resolve_preprocessing
+    from ov_sparsity.data import ImageFolder, Subset
+    from ov_sparsity.detection.evaluate import DEFAULT_THRESHOLD, evaluate_detection, read_annotations
+
+    pre = resolve_preprocessing(args.preprocess, model)
+    data = ImageFolder(args.data, pre, synsets=args.synsets)
+    if args.limit is not None:
+        files = data.files[:args.limit]
+        data = Subset(data, range(len(files)))
+        data.files = files
+    annotations = read_annotations(args.annotations) if args.annotations else None
+    return evaluate_detection(model, data, pre, decoder=args.decoder, reference=reference, annotations=annotations,
+                              threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+                              batch_size=args.batch_size, progress=not args.quiet)
 
 
 def _refuse_flags(args, names, what: str) -> None:

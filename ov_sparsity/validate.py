@@ -63,6 +63,7 @@ RANGES = {
     "weight_bits": Range(2, 8, integer=True),
     "speedup": Range(1.0, 100.0),
     "channel_multiple": Range(1, 1024, integer=True),
+    "threshold": Range(0.0, 1.0),
     "seconds": Range(0.0, 86400.0),
     "recovery_minutes": Range(0.0, 10080.0),
     "workers": Range(1, 256, integer=True),

@@ -103,3 +103,55 @@ def build(name: str, seed: int = 0, **kwargs) -> ov.Model:
 def save(model: ov.Model, path) -> str:
     ov.save_model(model, str(path), compress_to_fp16=False)
     return str(path)
+
+
+def _shuffle(x, c, hw):
+    """ShuffleNetV2's channel shuffle as an exported IR holds it at batch 1: Reshape [c/2, 2, h*w] (the
+    batch folded into a constant), Transpose, Reshape [2, -1, c/2, h, w], the two halves by Gather."""
+    y = ops.reshape(x, ops.constant(np.array([c // 2, 2, hw * hw], np.int64)), False)
+    y = ops.transpose(y, ops.constant(np.array([1, 0, 2], np.int64)))
+    y = ops.reshape(y, ops.constant(np.array([2, -1, c // 2, hw, hw], np.int64)), False)
+    zero = ops.constant(np.array(0, np.int64))
+    halves = [ops.gather(y, ops.constant(np.array(i, np.int64)), zero) for i in (0, 1)]
+    return halves
+
+
+@register
+def shuffle_pinned(seed=0, hw=8):
+    """A static batch-1 model whose Reshape constants pin the batch (FastestDet's shuffle units)."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, 3, hw, hw], np.float32, name="input")
+    y = ops.relu(_bias(_conv(x, _w(rng, 8, 3, 3, 3), "conv1"), rng, 8, "conv1"))
+    keep, branch = _shuffle(y, 8, hw)
+    branch = ops.relu(_bias(_conv(branch, _w(rng, 4, 4, 3, 3), "branch_conv"), rng, 4, "branch_conv"))
+    y = ops.concat([keep, branch], 1)
+    y = ops.relu(_bias(_conv(y, _w(rng, 8, 8, 1, 1), "conv2", pad=0), rng, 8, "conv2"))
+    return ov.Model([_head(y, rng, 8)], [x], "shuffle_pinned")
+
+
+@register
+def mixing_pinned(seed=0, hw=8):
+    """A batch-1 model whose pinned Reshapes cannot be freed: Reshape [8, h*w], Transpose, Reshape back
+    to [1, 8, h, w] scrambles positions, which at any other batch would mix samples."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, 3, hw, hw], np.float32, name="input")
+    y = ops.relu(_bias(_conv(x, _w(rng, 8, 3, 3, 3), "conv1"), rng, 8, "conv1"))
+    y = ops.reshape(y, ops.constant(np.array([8, hw * hw], np.int64)), False)
+    y = ops.transpose(y, ops.constant(np.array([1, 0], np.int64)))
+    y = ops.reshape(y, ops.constant(np.array([1, 8, hw, hw], np.int64)), False)
+    y = ops.relu(_bias(_conv(y, _w(rng, 8, 8, 3, 3), "conv2"), rng, 8, "conv2"))
+    return ov.Model([_head(y, rng, 8)], [x], "mixing_pinned")
+
+
+@register
+def tiny_detector(seed=0, hw=16, classes=3):
+    """A FastestDet-layout head [1, 5 + classes, hw/4, hw/4]: objectness by sigmoid, raw offsets and sizes,
+    class probabilities by softmax."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, 3, hw, hw], np.float32, name="input")
+    y = ops.relu(_bias(_conv(x, _w(rng, 8, 3, 3, 3), "conv1", stride=2), rng, 8, "conv1"))
+    y = ops.relu(_bias(_conv(y, _w(rng, 8, 8, 3, 3), "conv2", stride=2), rng, 8, "conv2"))
+    head = _bias(_conv(y, _w(rng, 5 + classes, 8, 1, 1) * 3, "head", pad=0), rng, 5 + classes, "head")
+    parts = ops.variadic_split(head, ops.constant(np.array(1, np.int64)), ops.constant(np.array([1, 4, classes])))
+    out = ops.concat([ops.sigmoid(parts.output(0)), parts.output(1), ops.softmax(parts.output(2), 1)], 1)
+    return ov.Model([out], [x], "tiny_detector")

@@ -1,7 +1,11 @@
-"""Image preprocessing presets (torchvision-equivalent, written with Pillow and numpy)."""
+"""Image preprocessing: presets (torchvision-equivalent, written with Pillow and numpy) and any image
+model's own steps -- input size, resize mode (plain resize / shorter side + centre crop / letterbox),
+scale, mean/std and channel order -- from the CLI's flags, a config's mapping or an Accuracy Checker
+YAML alike (all become one Preprocessing)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -12,12 +16,16 @@ from ov_sparsity.errors import OvSparsityError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MODES = ("resize", "crop", "letterbox")  # plain resize | shorter side then centre crop | fit inside, padded
+CROP_FRACTION = 0.875  # "crop" mode: the shorter side goes to size / 0.875 (256 for 224, torchvision's ratio)
+LETTERBOX_FILL = 114  # the grey YOLO exporters pad with
 
 
 @dataclass(frozen=True)
 class Preprocessing:
     """resize: shorter side to this many pixels (None: no resize);
-    crop: center crop to crop x crop (None: no crop); size: direct resize to (h, w)."""
+    crop: center crop to crop x crop (None: no crop); size: direct resize to (h, w);
+    letterbox: with size, fit the image inside (h, w) keeping its aspect ratio, the rest grey (114)."""
 
     resize: Optional[int] = None
     crop: Optional[int] = None
@@ -27,6 +35,7 @@ class Preprocessing:
     scale: float = 255.0
     channels: str = "RGB"  # the order the model takes; mean/std are given in that order
     name: str = "custom"
+    letterbox: bool = False
 
     PRESETS = ("cifar10", "imagenet")
 
@@ -49,6 +58,8 @@ class Preprocessing:
             raise OvSparsityError(f"preprocessing: scale must be a positive number, got {self.scale!r}")
         if self.channels not in ("RGB", "BGR"):
             raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {self.channels!r}")
+        if not isinstance(self.letterbox, bool) or (self.letterbox and self.size is None):
+            raise OvSparsityError("preprocessing: letterbox is true or false, and needs size [height, width]")
 
     @classmethod
     def preset(cls, name: str) -> "Preprocessing":
@@ -59,23 +70,42 @@ class Preprocessing:
         raise OvSparsityError(f"unknown preprocessing preset {name!r} (known: {', '.join(cls.PRESETS)})")
 
     @classmethod
-    def parse(cls, value: Any) -> "Preprocessing":
+    def parse(cls, value: Any, input_hw: Optional[tuple] = None) -> "Preprocessing":
+        """A preset name, a JSON object string, or a mapping of fields. A mapping may also give `preset`
+        (start from it), `mode` (resize | crop | letterbox) and leave the size out: with `input_hw` (the
+        model's input) the size is the model's."""
         if isinstance(value, Preprocessing):
             return value
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise OvSparsityError(f"preprocessing: not a JSON object ({exc.msg} at character {exc.pos})") from None
         if isinstance(value, str):
             return cls.preset(value)
         if isinstance(value, dict):
-            known = {f.name for f in fields(cls)}
+            known = {f.name for f in fields(cls)} | {"preset", "mode"}
             unknown = sorted(set(value) - known)
             if unknown:
                 raise OvSparsityError(f"preprocessing: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
             kw = dict(value)
             for key in ("mean", "std", "size"):
                 if kw.get(key) is not None:
+                    if isinstance(kw[key], (int, float)) and key != "size":
+                        kw[key] = [kw[key]] * 3
                     if not isinstance(kw[key], (list, tuple)):
                         raise OvSparsityError(f"preprocessing: {key} must be a list of numbers, got {kw[key]!r}")
                     kw[key] = tuple(kw[key])
-            return cls(**kw)
+            preset, mode = kw.pop("preset", None), kw.pop("mode", None)
+            base = cls.preset(preset).to_dict() if preset is not None else {}
+            if mode is not None or not any(kw.get(k) or base.get(k) for k in ("resize", "crop", "size")):
+                hw = kw.get("size") or (tuple(input_hw) if input_hw else None)
+                if hw is None:
+                    raise OvSparsityError("preprocessing: no input size (give size [height, width]; the model's "
+                                          "input has none)")
+                base.update(_geometry(mode or "resize", tuple(hw)))
+                kw.pop("size", None)
+            return cls(**{**base, **kw})
         raise OvSparsityError(f"preprocessing must be a preset name or a mapping, got {value!r}")
 
     @property
@@ -102,7 +132,9 @@ class Preprocessing:
             else:
                 nw, nh = int(self.resize * w / h), self.resize
             img = img.resize((nw, nh), Image.BILINEAR)
-        if self.size and tuple(self.size) != (img.size[1], img.size[0]):
+        if self.size and self.letterbox:
+            img = _letterbox(img, tuple(self.size))
+        elif self.size and tuple(self.size) != (img.size[1], img.size[0]):
             img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
         if self.crop:
             w, h = img.size
@@ -115,8 +147,55 @@ class Preprocessing:
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
+    def to_source(self, boxes: np.ndarray, source_wh: tuple) -> np.ndarray:
+        """Boxes [K, 4] (x1, y1, x2, y2 as fractions of the network input) -> pixels of the source image
+        (width, height): the resize, crop or letterbox undone."""
+        w, h = source_wh
+        out = np.asarray(boxes, dtype=np.float64).copy()
+        if self.size and self.letterbox:
+            scale = min(self.size[0] / h, self.size[1] / w)
+            nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+            pad = ((self.size[1] - nw) // 2, (self.size[0] - nh) // 2)
+            out[:, 0::2] = (out[:, 0::2] * self.size[1] - pad[0]) * (w / nw)
+            out[:, 1::2] = (out[:, 1::2] * self.size[0] - pad[1]) * (h / nh)
+        elif self.crop:
+            nw, nh = w, h
+            if self.resize:
+                nw, nh = (self.resize, int(self.resize * h / w)) if w <= h else (int(self.resize * w / h), self.resize)
+            left, top = int(round((nw - self.crop) / 2.0)), int(round((nh - self.crop) / 2.0))
+            out[:, 0::2] = (out[:, 0::2] * self.crop + left) * (w / nw)
+            out[:, 1::2] = (out[:, 1::2] * self.crop + top) * (h / nh)
+        else:  # a plain resize (or none): fractions of the whole image
+            out[:, 0::2] *= w
+            out[:, 1::2] *= h
+        out[:, 0::2] = np.clip(out[:, 0::2], 0, w)
+        out[:, 1::2] = np.clip(out[:, 1::2], 0, h)
+        return out
+
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _geometry(mode: str, hw: tuple) -> dict:
+    """The resize/crop/size fields of a resize mode for an input of hw pixels."""
+    if mode not in MODES:
+        raise OvSparsityError(f"preprocessing: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "crop":
+        if hw[0] != hw[1]:
+            raise OvSparsityError(f"preprocessing: mode crop takes a square centre crop; the input is {hw[0]}x{hw[1]} "
+                                  "(use resize or letterbox)")
+        return {"resize": int(round(hw[0] / CROP_FRACTION)), "crop": int(hw[0]), "size": None, "letterbox": False}
+    return {"resize": None, "crop": None, "size": (int(hw[0]), int(hw[1])), "letterbox": mode == "letterbox"}
+
+
+def _letterbox(img: Image.Image, hw: tuple) -> Image.Image:
+    """Fit inside (h, w) keeping the aspect ratio, centred on grey."""
+    w, h = img.size
+    scale = min(hw[0] / h, hw[1] / w)
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    canvas = Image.new("RGB", (hw[1], hw[0]), (LETTERBOX_FILL,) * 3)
+    canvas.paste(img.resize((nw, nh), Image.BILINEAR), ((hw[1] - nw) // 2, (hw[0] - nh) // 2))
+    return canvas
 
 
 def _positive_int(value) -> bool:

@@ -9,30 +9,21 @@ import openvino as ov
 
 from ov_sparsity.data import inputs
 from ov_sparsity.data.datasets import Dataset, iter_batches
+from ov_sparsity.graph.batch import free_batch
 from ov_sparsity.graph.model_io import core
 
 DEFAULT_BATCH = 32
 
 
 def with_dynamic_batch(model: ov.Model) -> ov.Model:
-    """A clone whose inputs accept any batch size (unchanged if that is impossible)."""
-    clone = model.clone()
-    if all(p.get_partial_shape().rank.is_static and p.get_partial_shape()[0].is_dynamic
-           for p in clone.get_parameters()):
-        return clone
-    try:
-        shapes = {}
-        for p in clone.get_parameters():
-            ps = p.get_partial_shape()
-            if ps.rank.is_dynamic or len(ps) == 0:
-                return clone
-            ps = ov.PartialShape(ps)
-            ps[0] = ov.Dimension()
-            shapes[p.output(0)] = ps
-        clone.reshape(shapes)
-        return clone
-    except Exception:
+    """A clone whose inputs accept any batch size. A model whose graph pins its batch (Reshape constants
+    traced at batch 1) is freed where that is proven right (graph.batch.free_batch), else the clone keeps
+    its own static batch and every engine path runs it at that batch."""
+    if all(p.get_partial_shape().rank.is_static and len(p.get_partial_shape()) and p.get_partial_shape()[0].is_dynamic
+           for p in model.get_parameters()):
         return model.clone()
+    freed = free_batch(model)
+    return freed if freed is not None else model.clone()
 
 
 def batch_is_dynamic(model: ov.Model) -> bool:
@@ -102,7 +93,11 @@ def mean_over_batches(model: ov.Model, dataset: Dataset, batch_size: int, desc: 
 
 
 def first_output(model: ov.Model, values: np.ndarray, batch: int = 32) -> np.ndarray:
-    """The model's first output on an array of inputs, one row per input (float64)."""
+    """The model's first output on an array of inputs, one row per input (float64). A model that runs only
+    at its own batch (graph.batch) runs one row at a time."""
+    model = with_dynamic_batch(model)
+    if not batch_is_dynamic(model):
+        batch = 1
     compiled = compile_model(model, hint="THROUGHPUT")
     return np.concatenate([compiled(values[s:s + batch])[compiled.outputs[0]].reshape(min(batch, len(values) - s), -1)
                            for s in range(0, len(values), batch)]).astype(np.float64)

@@ -20,7 +20,7 @@ from openvino import opset15 as ops
 
 from ov_sparsity.data import inputs
 from ov_sparsity.data.datasets import Dataset, iter_batches
-from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
+from ov_sparsity.engine.infer import batch_is_dynamic, compile_model, with_dynamic_batch
 from ov_sparsity.engine.layer_torch import LayerGeometry
 from ov_sparsity.graph.weighted import weighted_ops_by_name
 
@@ -58,9 +58,10 @@ def collect_layer_data(dense: ov.Model, source: Optional[ov.Model], layers: list
     geo = {n: LayerGeometry.from_op(dense_ops[n]) for n in layers}
     dense_rows = {n: torch.from_numpy(dense_ops[n].to_rows(dense_ops[n].weight())) for n in layers}
     dense_bias = {n: dense_ops[n].bias() for n in layers}
-    models = [compile_model(_input_model(dense, layers))]
-    if source is not None:
-        models.append(compile_model(_input_model(source, layers)))
+    probes = [_input_model(dense, layers)] + ([_input_model(source, layers)] if source is not None else [])
+    if not all(batch_is_dynamic(m) for m in probes):
+        batch_size = 1  # a model that runs only at its own batch (graph.batch)
+    models = [compile_model(m) for m in probes]
     requests = [m.create_infer_request() for m in models]
     data = {n: LayerData(geo[n]) for n in layers}
     rng = np.random.default_rng(seed)

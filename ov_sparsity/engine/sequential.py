@@ -21,7 +21,8 @@ import openvino as ov
 from openvino import opset15 as ops
 
 from ov_sparsity.data import inputs
-from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
+from ov_sparsity.engine.infer import batch_is_dynamic, compile_model, with_dynamic_batch
+from ov_sparsity.graph.batch import free_batch, free_reshapes, static_batch, takes_batch
 from ov_sparsity.errors import OvSparsityError
 
 Key = tuple  # (name of the producing op in the live model, output port)
@@ -79,6 +80,14 @@ class FrontierWalk:
         self.batch_size = batch_size
         self.done: set = {p.get_name() for p in params}  # ops whose outputs are computed
         self.stats = WalkStats()
+        # how each frontier tensor holds the batch (see _layout); a model whose graph pins its batch is
+        # walked with its Reshapes freed where that is proven right, else one sample at a time
+        self.freed = not takes_batch(model) and free_batch(model) is not None
+        self.per_sample = not self.freed and not takes_batch(model)
+        if self.per_sample and (static_batch(model) or 1) != 1:
+            raise OvSparsityError(f"the model takes only batch {static_batch(model)} and its graph pins it: "
+                                  "the sequential pass needs a model that takes batch 1")
+        self.layout: dict = {k: (0, 1) for k in self.frontier}
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for name in self.layers:
@@ -92,14 +101,21 @@ class FrontierWalk:
         node = next(op for op in self.model.get_ordered_ops() if op.get_friendly_name() == layer)
         target = node.input(0).get_source_output()
         if _key(target) in self.frontier:
-            return self.frontier[_key(target)]
+            return self._model_view(_key(target))
         region = self._region(target)  # ops to run: ancestors of target not yet computed
         wanted = sorted(set(self._boundary(region)) | {_key(target)})
         values = self._run(region, wanted)
         self.done |= set(region)
         self.frontier.update(values)
         self._drop_consumed()
-        return self.frontier[_key(target)]
+        return self._model_view(_key(target))
+
+    def _model_view(self, key: Key) -> np.ndarray:
+        """A frontier tensor over all samples as the model holds a batch of them (batch axis back in place)."""
+        value = self.frontier[key]
+        if self.layout[key] is None:
+            return value.reshape(-1, *value.shape[2:])
+        return _from_samples(value, *self.layout[key])
 
     def _region(self, target: ov.Output) -> dict:
         """{name: op} of the ancestors of target that are neither computed nor constant."""
@@ -153,28 +169,69 @@ class FrontierWalk:
         for key in used:
             src = twin[key[0]].output(key[1])
             shape = ov.PartialShape(src.get_partial_shape())
-            if shape.rank.is_static and len(shape):
-                shape[0] = ov.Dimension()
+            if self.layout[key] is not None and shape.rank.is_static and len(shape):
+                shape[self.layout[key][0]] = ov.Dimension()
             p = ops.parameter(shape, src.get_element_type())
             for tin in list(src.get_target_inputs()):
                 tin.replace_source_output(p.output(0))
             params.append(p)
         results = [ops.result(twin[k[0]].output(k[1])) for k in wanted]
-        compiled = compile_model(ov.Model(results, params, "frontier_step"))
+        sub = ov.Model(results, params, "frontier_step")
+        if self.freed:
+            free_reshapes(sub)
+            sub.validate_nodes_and_infer_types()
+        layouts = {k: None if self.per_sample else self._layout(k, r, originals) if self.freed else (0, 1)
+                   for k, r in zip(wanted, sub.outputs)}
+        compiled = compile_model(sub)
         request = compiled.create_infer_request()
         n = len(next(iter(self.frontier.values())))
+        step = 1 if self.per_sample else self.batch_size
         values: dict = {}
-        for start in range(0, n, self.batch_size):
-            out = request.infer({i: self.frontier[k][start:start + self.batch_size] for i, k in enumerate(used)})
+        for start in range(0, n, step):
+            feed = {}
+            for i, k in enumerate(used):
+                part = self.frontier[k][start:start + step]
+                feed[i] = part[0] if self.layout[k] is None else _from_samples(part, *self.layout[k])
+            out = request.infer(feed)
             self.stats.subgraph_runs += 1
             for j, k in enumerate(wanted):
-                part = out[compiled.outputs[j]]
+                part = np.asarray(out[compiled.outputs[j]])
+                part = part[None] if layouts[k] is None else _to_samples(part, *layouts[k])
                 if k not in values:  # one array per tensor, filled batch by batch (no concatenation copy)
                     values[k] = np.empty((n, *part.shape[1:]), dtype=part.dtype)
                 values[k][start:start + len(part)] = part
+        self.layout.update(layouts)
         for name in region:
             self.stats.ops_run[name] = self.stats.ops_run.get(name, 0) + 1
         return values
+
+
+    def _layout(self, key: Key, output: ov.Output, originals: dict) -> tuple:
+        """(axis, rows per sample) of a tensor: the one dimension that follows the batch in the sub-model
+        (dynamic inputs), and its size per sample in the model (a pinned model traced at batch 1 merges the
+        batch into a dimension: ShuffleNet's [24, 2, 1936] holds 24 rows per sample)."""
+        ps = output.get_partial_shape()
+        axes = [i for i, d in enumerate(ps) if d.is_dynamic] if ps.rank.is_static else []
+        if len(axes) != 1:
+            raise OvSparsityError(f"the sequential pass cannot tell where the batch is in tensor {key[0]}:{key[1]} "
+                                  f"(shape {ps})")
+        own = originals[key[0]].output(key[1]).get_partial_shape()[axes[0]]
+        per = own.get_length() // (static_batch(self.model) or 1) if own.is_static and self.freed else 1
+        return axes[0], max(1, per)
+
+
+def _to_samples(part: np.ndarray, axis: int, per: int) -> np.ndarray:
+    """[.., m*per (axis), ..] -> [m, (per,) ..]: samples first, each sample's rows together."""
+    moved = np.moveaxis(part, axis, 0)
+    if per == 1:
+        return moved
+    return moved.reshape(moved.shape[0] // per, per, *moved.shape[1:])
+
+
+def _from_samples(value: np.ndarray, axis: int, per: int) -> np.ndarray:
+    if per != 1:
+        value = value.reshape(value.shape[0] * per, *value.shape[2:])
+    return np.moveaxis(value, 0, axis)
 
 
 def prefix_inputs(model: ov.Model, layer: str, batches, batch_size: int = 32) -> Iterator[np.ndarray]:
@@ -184,7 +241,9 @@ def prefix_inputs(model: ov.Model, layer: str, batches, batch_size: int = 32) ->
     clone = model.clone()
     node = next(op for op in clone.get_ordered_ops() if op.get_friendly_name() == layer)
     prefix = ov.Model([ops.result(node.input(0).get_source_output())], clone.get_parameters(), "prefix")
-    compiled = compile_model(with_dynamic_batch(prefix))
+    prefix = with_dynamic_batch(prefix)
+    batch_size = batch_size if batch_is_dynamic(prefix) else 1
+    compiled = compile_model(prefix)
     request = compiled.create_infer_request()
     for batch in batches:
         for start in range(0, inputs.length(batch), batch_size):

@@ -48,8 +48,18 @@ def as_model(model, argument: str = "model") -> ov.Model:
 
 
 def with_batch1(model: ov.Model, batch: int = 1) -> ov.Model:
-    """A clone whose inputs have batch 1, or `batch` (latency runs, per-image MAC counts)."""
-    clone = model.clone()
+    """A clone whose inputs have batch 1, or `batch` (latency runs, per-image MAC counts). A model whose graph
+    pins its batch is freed first (graph.batch); one that cannot be is refused for other batches."""
+    from ov_sparsity.graph.batch import free_batch, static_batch, takes_batch
+
+    source = model
+    if batch != (static_batch(model) or batch) and not takes_batch(model, batch):
+        source = free_batch(model)
+        if source is None:
+            raise OvSparsityError(f"{model.get_friendly_name()} runs only at batch {static_batch(model)}: its graph "
+                                  f"pins the batch (Reshape constants traced at that batch), so batch {batch} "
+                                  "cannot be measured")
+    clone = source.clone()
     shapes = {}
     for p in clone.get_parameters():
         ps = ov.PartialShape(p.get_partial_shape())

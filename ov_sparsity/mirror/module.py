@@ -20,6 +20,7 @@ import openvino as ov
 import torch
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.graph.batch import free_batch, pinning_reshapes, static_batch, takes_batch
 from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.mirror.ops import HANDLERS
 
@@ -128,6 +129,14 @@ class Mirror(torch.nn.Module):
         const_of: dict = {}
         self.steps: list[Step] = []
         runtime: set = set(self.input_keys)
+        # a graph that pins its batch (Reshape constants traced at batch 1) runs freed, as the engine does
+        freed = set()
+        if not takes_batch(model):
+            if free_batch(model) is None:
+                op = pinning_reshapes(model)[0] if pinning_reshapes(model) else model.get_parameters()[0]
+                raise UnsupportedOp(op.get_type_name(), op.get_friendly_name(), "the graph pins batch "
+                                    f"{static_batch(model)} and cannot be freed, and the mirror trains in batches")
+            freed = {op.get_name() for op in pinning_reshapes(model)}
         for node in model.get_ordered_ops():
             kind = node.get_type_name()
             if kind in ("Parameter", "Result"):
@@ -151,7 +160,8 @@ class Mirror(torch.nn.Module):
                     args.append(("v", key))
                 else:
                     raise UnsupportedOp(kind, node.get_friendly_name(), f"input {src} was never computed")
-            step = Step(node, HANDLERS[kind], args, node.get_attributes(), self._names[node.get_name()])
+            attrs = dict(node.get_attributes(), free_batch=True) if node.get_name() in freed else node.get_attributes()
+            step = Step(node, HANDLERS[kind], args, attrs, self._names[node.get_name()])
             if all(a[0] == "c" for a in args):  # constant folding (decompression chains, shape constants)
                 outs = self._run(step, [consts[a[1]] for a in args])
                 for port, value in enumerate(outs):

@@ -20,6 +20,8 @@ def reshape(node, args, attrs):
     x, shape = args[0], ints(args[1])
     if attrs.get("special_zero", False):
         shape = [x.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+    if attrs.get("free_batch"):  # a pattern traced at batch 1 (graph.batch): its first entry takes the batch
+        shape = [-1, *shape[1:]]
     return x.reshape(shape)
 
 

@@ -19,7 +19,7 @@ import torch
 from openvino import opset15 as ops
 
 from ov_sparsity.data.datasets import Dataset, iter_batches
-from ov_sparsity.engine.infer import compile_model, with_dynamic_batch
+from ov_sparsity.engine.infer import batch_is_dynamic, compile_model, with_dynamic_batch
 
 
 def _channels_last(x: np.ndarray) -> torch.Tensor:
@@ -37,6 +37,8 @@ def joint_moments(dense: ov.Model, dense_out: str, damaged: ov.Model, damaged_ou
         node = next(n for n in clone.get_ordered_ops() if n.get_friendly_name() == name)
         probe = ov.Model([ops.result(node.output(0))], clone.get_parameters(), "probe")
         requests.append(compile_model(probe).create_infer_request())
+        if not batch_is_dynamic(clone):
+            batch_size = 1  # a model that runs only at its own batch (graph.batch)
     cross = gram = None
     count = 0
     for images, _ in iter_batches(dataset, batch_size, progress=False):
@@ -89,6 +91,7 @@ def activation_moments(model: ov.Model, names: list[str], dataset: Dataset, batc
     by_name = {n.get_friendly_name(): n for n in clone.get_ordered_ops()}
     probe = ov.Model([ops.result(by_name[n].output(0)) for n in names], clone.get_parameters(), "probe")
     request = compile_model(probe).create_infer_request()
+    batch_size = batch_size if batch_is_dynamic(clone) else 1
     sums, count = {n: None for n in names}, {n: 0 for n in names}
     for images, _ in iter_batches(dataset, batch_size, progress=False):
         outs = request.infer({0: images})

@@ -1,0 +1,95 @@
+"""`eval --task detection`: run a detector over an image folder, decode its head, NMS; score it against a
+reference model's boxes (reference mAP@0.5) and, given COCO annotations, against human labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import openvino as ov
+from PIL import Image
+
+from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.data.preprocess import Preprocessing
+from ov_sparsity.detection.decode import decode, guess_decoder
+from ov_sparsity.detection.metrics import annotation_map, box_agreement, reference_map
+from ov_sparsity.engine.infer import input_hw, run_batches, with_dynamic_batch
+from ov_sparsity.errors import OvSparsityError
+
+DEFAULT_THRESHOLD = 0.5  # reference boxes scoring at least this are the ground truth
+
+
+def check_detector(model: ov.Model, decoder: Optional[str]) -> str:
+    """The decoder for the model's first output (given or guessed); a head it cannot decode is one line."""
+    ps = model.output(0).get_partial_shape()
+    if ps.rank.is_dynamic or not all(d.is_static for d in list(ps)[1:]):
+        raise OvSparsityError(f"the detection head {ps} has dynamic dimensions: cannot decode it")
+    shape = (1, *[d.get_length() for d in list(ps)[1:]])
+    name = decoder or guess_decoder(shape)
+    expected = {"fastestdet": 4, "yolo": 3}
+    if name in expected and len(shape) != expected[name]:
+        raise OvSparsityError(f"decoder {name} does not fit the head {list(shape)}: it decodes "
+                              f"{'[1, 5 + C, H, W]' if name == 'fastestdet' else '[1, N, 5 + C]'}")
+    return name
+
+
+def detect(model: ov.Model, data: Dataset, decoder: str, batch_size: int = 8, progress: bool = True) -> list:
+    """Detections per image (in dataset order)."""
+    hw = input_hw(model)
+    dets = []
+    for (out,), _, n in run_batches(with_dynamic_batch(model), data, outputs=[0], batch_size=batch_size,
+                                    desc="detect", progress=progress):
+        dets.extend(decode(decoder, out[i], hw) for i in range(n))
+    return dets
+
+
+def read_annotations(path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OvSparsityError(f"--annotations {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OvSparsityError(f"--annotations {path}: not a COCO instances JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
+        raise OvSparsityError(f"--annotations {path}: not a COCO instances JSON (needs images and annotations)")
+    return data
+
+
+def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Optional[str] = None,
+                       reference: Optional[ov.Model] = None, annotations: Optional[dict] = None,
+                       threshold: float = DEFAULT_THRESHOLD, batch_size: int = 8, progress: bool = True,
+                       reference_dets: Optional[list] = None) -> dict:
+    """data: an ImageFolder (its files give the names annotations are matched by)."""
+    name = check_detector(model, decoder)
+    if reference is not None and check_detector(reference, decoder) != name:
+        raise OvSparsityError("the reference model's head does not decode like the model's")
+    dets = detect(model, data, name, batch_size, progress)
+    result = {"images": len(dets), "decoder": name, "threshold": threshold,
+              "boxes_per_image": float(np.mean([len(d.above(threshold)) for d in dets])) if dets else 0.0}
+    if reference is not None or reference_dets is not None:
+        refs = reference_dets if reference_dets is not None else detect(reference, data, name, batch_size, progress)
+        classes = _classes(model, name)
+        scored = reference_map(dets, refs, threshold, classes=classes)
+        result.update({"reference_map50": scored["map50"] if scored else None,
+                       "reference_map": scored["map"] if scored else None})
+        result.update(box_agreement(dets, refs, threshold))
+    if annotations is not None:
+        files = [f for f, _ in data.files]
+        sizes = []
+        for f in files:
+            with Image.open(f) as img:
+                sizes.append(img.size)
+        scored = annotation_map(dets, files, sizes, pre.to_source, annotations)
+        if scored is None:
+            raise OvSparsityError("--annotations: none of its images (matched by file name) is in --data, or they "
+                                  "hold no box")
+        result.update({"map50": scored["map50"], "map": scored["map"]})
+    return result
+
+
+def _classes(model: ov.Model, decoder: str) -> int:
+    ps = model.output(0).get_partial_shape()
+    return ps[1].get_length() - 5 if decoder == "fastestdet" else ps[2].get_length() - 5
