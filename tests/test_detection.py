@@ -170,3 +170,37 @@ def test_eval_detection_bad_input_is_one_line(detector, photos, tmp_path, capsys
     assert main(["eval", detector, "--task", "detection", "--data", str(photos), "--channels", "BGR",
                  "--annotations", str(bad)]) == 2
     assert "not a COCO instances JSON" in capsys.readouterr().err
+
+
+def test_benchmark_prints_detection_metrics_beside_latency(detector, photos, tmp_path, capsys):
+    import jsonschema
+
+    from ov_sparsity.benchmark.results import schema
+
+    sparse = tmp_path / "sparse"
+    assert main(["-q", "compress", detector, "-o", str(sparse), "--sparsity", "0.5", "--data", str(photos),
+                 "--channels", "BGR", "--recovery", "none"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "benchmark", detector, str(sparse / "model.xml"), "--task", "detection", "--data", str(photos),
+                 "--channels", "BGR", "--seconds", "0.2", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    jsonschema.validate(results, schema())
+    dense, pruned = (m["detection"] for m in results["models"])
+    assert dense["reference_map50"] == 1.0 and dense["count_agreement"] == 1.0
+    assert pruned["reference_map50"] is not None and 0.0 <= pruned["reference_map50"] <= 1.0
+    assert main(["-q", "benchmark", detector, "--task", "detection", "--data", str(photos), "--channels", "BGR",
+                 "--seconds", "0.2"]) == 0
+    assert "ref mAP@0.5" in capsys.readouterr().out
+
+
+def test_detection_suite(detector, photos, tmp_path):
+    suite = tmp_path / "det.yaml"
+    suite.write_text(f"name: tiny_det\ntask: detection\nmodel: {{ir: {detector}}}\n"
+                     "preprocess: {mean: [0, 0, 0], std: [1, 1, 1], channels: BGR}\n"
+                     f"eval: {{data: {photos}}}\ndata: {{real: {photos}}}\n"
+                     "settings:\n  - label: sparse\n    levels: [0.5]\n    algorithms: [{name: WeightSparsity, "
+                     "params: {recovery: none}}]\n")
+    assert main(["-q", "benchmark", "--suite", str(suite), "-o", str(tmp_path / "out"), "--seconds", "0.2"]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    dense, sparse = (m["detection"] for m in results["models"])
+    assert dense["reference_map50"] == 1.0 and sparse["images"] == 6

@@ -6,6 +6,9 @@
   (sigmoid), 5.. class probabilities (softmax); score = objectness^0.6 * class^0.4 (upstream).
 - yolo: [N, 5 + C] (the common YOLOv5/v7/v8-export layout): cx, cy, w, h in input pixels, objectness,
   class scores (probabilities); score = objectness * class.
+- ssd: the TensorFlow Object Detection API's post-processed outputs (NMS inside the graph):
+  detection_boxes [N, 4] (y1, x1, y2, x2 fractions), detection_classes [N] (1-based), detection_scores [N],
+  num_detections; boxes come out as given (no second NMS).
 """
 
 from __future__ import annotations
@@ -67,17 +70,29 @@ def yolo(out: np.ndarray, input_hw: tuple) -> tuple:
     return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1), score, best
 
 
-DECODERS = {"fastestdet": fastestdet, "yolo": yolo}
+def ssd(outs: dict, input_hw: tuple) -> tuple:
+    boxes, classes, scores = outs["detection_boxes"], outs["detection_classes"], outs["detection_scores"]
+    n = int(outs["num_detections"].reshape(-1)[0]) if "num_detections" in outs else len(scores)
+    return boxes[:n][:, [1, 0, 3, 2]], scores[:n], np.rint(classes[:n]).astype(np.int64) - 1
 
 
-def guess_decoder(output_shape: tuple) -> str:
-    """fastestdet for a [1, 5 + C, H, W] head, yolo for [1, N, 5 + C]."""
+DECODERS = {"fastestdet": fastestdet, "yolo": yolo, "ssd": ssd}
+SSD_OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores")
+POSTPROCESSED = {"ssd"}  # NMS is in the graph
+
+
+def guess_decoder(output_shape: tuple, names: tuple = ()) -> str:
+    """ssd where the model has TF OD API's named outputs, fastestdet for a [1, 5 + C, H, W] head, yolo for
+    [1, N, 5 + C]."""
+    if all(n in names for n in SSD_OUTPUTS):
+        return "ssd"
     if len(output_shape) == 4 and output_shape[1] > 5:
         return "fastestdet"
     if len(output_shape) == 3 and output_shape[2] > 5:
         return "yolo"
     raise OvSparsityError(f"cannot decode a detection head of shape {list(output_shape)}: known layouts are "
-                          "fastestdet [1, 5 + C, H, W] and yolo [1, N, 5 + C] (--decoder NAME)")
+                          "fastestdet [1, 5 + C, H, W], yolo [1, N, 5 + C] and ssd (TF Object Detection API "
+                          "outputs detection_boxes/classes/scores) (--decoder NAME)")
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -109,14 +124,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float =
     return np.asarray(keep, dtype=np.int64)
 
 
-def decode(name: str, out: np.ndarray, input_hw: tuple, min_score: float = MIN_SCORE,
+def decode(name: str, out, input_hw: tuple, min_score: float = MIN_SCORE,
            iou: float = NMS_IOU) -> Detections:
-    """One image's head output (no batch axis) -> boxes after NMS."""
+    """One image's head output (no batch axis; for ssd a dict of its named outputs) -> boxes after NMS."""
     if name not in DECODERS:
         raise OvSparsityError(f"unknown decoder {name!r} (known: {', '.join(DECODERS)})")
-    boxes, scores, classes = DECODERS[name](np.asarray(out, dtype=np.float64), input_hw)
+    if isinstance(out, dict):
+        out = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+    else:
+        out = np.asarray(out, dtype=np.float64)
+    boxes, scores, classes = DECODERS[name](out, input_hw)
     boxes = np.clip(boxes, 0.0, 1.0)
     first = scores >= min_score
     boxes, scores, classes = boxes[first], scores[first], classes[first]
-    keep = nms(boxes, scores, classes, iou)
+    keep = np.arange(len(scores)) if name in POSTPROCESSED else nms(boxes, scores, classes, iou)
     return Detections(boxes[keep], scores[keep], classes[keep].astype(np.int64))

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.preprocess import Preprocessing
-from ov_sparsity.detection.decode import decode, guess_decoder
+from ov_sparsity.detection.decode import SSD_OUTPUTS, decode, guess_decoder
 from ov_sparsity.detection.metrics import annotation_map, box_agreement, reference_map
 from ov_sparsity.engine.infer import input_hw, run_batches, with_dynamic_batch
 from ov_sparsity.errors import OvSparsityError
@@ -21,8 +21,30 @@ from ov_sparsity.errors import OvSparsityError
 DEFAULT_THRESHOLD = 0.5  # reference boxes scoring at least this are the ground truth
 
 
+def _named_outputs(model: ov.Model) -> dict:
+    """{TF OD API output name: output index} for the names a model's outputs carry."""
+    found = {}
+    for i, out in enumerate(model.outputs):
+        for name in out.get_names():
+            base = name.split(":")[0]
+            if base in SSD_OUTPUTS + ("num_detections",):
+                found.setdefault(base, i)
+    return found
+
+
 def check_detector(model: ov.Model, decoder: Optional[str]) -> str:
-    """The decoder for the model's first output (given or guessed); a head it cannot decode is one line."""
+    """The decoder for the model's outputs (given, recorded by the zoo, or guessed); a head it cannot decode
+    is one line."""
+    named = _named_outputs(model)
+    key = ["ov_sparsity", "decoder"]
+    if decoder is None and model.has_rt_info(key):
+        decoder = model.get_rt_info(key).astype(str)
+    if decoder == "ssd" or (decoder is None and all(n in named for n in SSD_OUTPUTS)):
+        missing = [n for n in SSD_OUTPUTS if n not in named]
+        if missing:
+            raise OvSparsityError(f"decoder ssd needs the outputs {', '.join(SSD_OUTPUTS)}; the model lacks "
+                                  f"{', '.join(missing)}")
+        return "ssd"
     ps = model.output(0).get_partial_shape()
     if ps.rank.is_dynamic or not all(d.is_static for d in list(ps)[1:]):
         raise OvSparsityError(f"the detection head {ps} has dynamic dimensions: cannot decode it")
@@ -38,10 +60,15 @@ def check_detector(model: ov.Model, decoder: Optional[str]) -> str:
 def detect(model: ov.Model, data: Dataset, decoder: str, batch_size: int = 8, progress: bool = True) -> list:
     """Detections per image (in dataset order)."""
     hw = input_hw(model)
+    named = _named_outputs(model) if decoder == "ssd" else {}
+    wanted = sorted(set(named.values())) if named else [0]
     dets = []
-    for (out,), _, n in run_batches(with_dynamic_batch(model), data, outputs=[0], batch_size=batch_size,
-                                    desc="detect", progress=progress):
-        dets.extend(decode(decoder, out[i], hw) for i in range(n))
+    for outs, _, n in run_batches(with_dynamic_batch(model), data, outputs=wanted, batch_size=batch_size,
+                                  desc="detect", progress=progress):
+        by_index = dict(zip(wanted, outs))
+        for i in range(n):
+            one = {k: by_index[j][i] for k, j in named.items()} if named else by_index[0][i]
+            dets.append(decode(decoder, one, hw))
     return dets
 
 
@@ -61,8 +88,9 @@ def read_annotations(path) -> dict:
 def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Optional[str] = None,
                        reference: Optional[ov.Model] = None, annotations: Optional[dict] = None,
                        threshold: float = DEFAULT_THRESHOLD, batch_size: int = 8, progress: bool = True,
-                       reference_dets: Optional[list] = None) -> dict:
-    """data: an ImageFolder (its files give the names annotations are matched by)."""
+                       reference_dets: Optional[list] = None, resamples: int = 0, seed: int = 0) -> dict:
+    """data: an ImageFolder (its files give the names annotations are matched by). resamples > 0: a bootstrap
+    95% interval of the reference mAP@0.5 over images (seeded)."""
     name = check_detector(model, decoder)
     if reference is not None and check_detector(reference, decoder) != name:
         raise OvSparsityError("the reference model's head does not decode like the model's")
@@ -72,9 +100,11 @@ def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Op
     if reference is not None or reference_dets is not None:
         refs = reference_dets if reference_dets is not None else detect(reference, data, name, batch_size, progress)
         classes = _classes(model, name)
-        scored = reference_map(dets, refs, threshold, classes=classes)
+        scored = reference_map(dets, refs, threshold, classes=classes, resamples=resamples, seed=seed)
         result.update({"reference_map50": scored["map50"] if scored else None,
                        "reference_map": scored["map"] if scored else None})
+        if resamples:
+            result["reference_map50_ci95"] = scored["map50_ci95"] if scored else None
         result.update(box_agreement(dets, refs, threshold))
     if annotations is not None:
         files = [f for f, _ in data.files]
@@ -82,7 +112,7 @@ def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Op
         for f in files:
             with Image.open(f) as img:
                 sizes.append(img.size)
-        scored = annotation_map(dets, files, sizes, pre.to_source, annotations)
+        scored = annotation_map(dets, files, sizes, pre.to_source, annotations, coco91=name == "ssd")
         if scored is None:
             raise OvSparsityError("--annotations: none of its images (matched by file name) is in --data, or they "
                                   "hold no box")
@@ -91,5 +121,7 @@ def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Op
 
 
 def _classes(model: ov.Model, decoder: str) -> int:
+    if decoder == "ssd":
+        return 90  # TF OD API label ids (COCO's 1..90)
     ps = model.output(0).get_partial_shape()
     return ps[1].get_length() - 5 if decoder == "fastestdet" else ps[2].get_length() - 5

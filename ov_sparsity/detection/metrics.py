@@ -28,10 +28,11 @@ def _quiet(fn, *args):
         return fn(*args)
 
 
-def coco_map(gt: dict, results: list) -> Optional[dict]:
+def coco_map(gt: dict, results: list, resamples: int = 0, seed: int = 0) -> Optional[dict]:
     """gt: a COCO-format dict (images, annotations, categories); results: [{image_id, category_id, bbox
-    [x, y, w, h], score}]. {"map50", "map"} (AP at IoU 0.5 and at 0.5:0.95, all areas, 100 boxes),
-    or None where gt holds no box."""
+    [x, y, w, h], score}]. {"map50", "map"} (AP at IoU 0.5 and at 0.5:0.95, all areas, 100 boxes), with
+    resamples > 0 also "map50_ci95": a bootstrap interval over images (COCOeval's per-image matches reused,
+    images drawn with replacement, seeded); None where gt holds no box."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -41,14 +42,46 @@ def coco_map(gt: dict, results: list) -> Optional[dict]:
     coco_gt.dataset = {"info": {}, **gt}
     _quiet(coco_gt.createIndex)
     if not results:
-        return {"map50": 0.0, "map": 0.0}
+        return {"map50": 0.0, "map": 0.0, **({"map50_ci95": [0.0, 0.0]} if resamples else {})}
     coco_dt = _quiet(coco_gt.loadRes, results)
     ev = COCOeval(coco_gt, coco_dt, "bbox")
     ev.params.imgIds = [im["id"] for im in gt["images"]]
+    ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]  # all areas
     _quiet(ev.evaluate)
     _quiet(ev.accumulate)
-    _quiet(ev.summarize)
-    return {"map50": float(max(ev.stats[1], 0.0)), "map": float(max(ev.stats[0], 0.0))}
+    out = {"map50": _ap(ev.eval["precision"][:1]), "map": _ap(ev.eval["precision"])}
+    if resamples:
+        out["map50_ci95"] = _bootstrap(ev, resamples, seed)
+    return out
+
+
+def _ap(precision: np.ndarray) -> float:
+    """COCO's AP from COCOeval's precision [IoU, recall, category, area, max boxes]: area 'all', 100 boxes,
+    the mean over the valid entries (-1 marks categories with no ground truth), as its summarize() does."""
+    precision = precision[:, :, :, 0, -1]
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.size else 0.0
+
+
+def _bootstrap(ev, resamples: int, seed: int) -> list:
+    """AP@0.5 over images drawn with replacement: COCOeval.accumulate on its per-image results re-indexed."""
+    import copy
+
+    rng = np.random.default_rng(seed)
+    ids = list(ev._paramsEval.imgIds)
+    n_img, n_cat = len(ids), len(ev._paramsEval.catIds)
+    base = ev.evalImgs
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, n_img, n_img)
+        boot = copy.copy(ev)
+        boot.params = copy.copy(ev._paramsEval)
+        boot.params.imgIds = [ids[i] for i in pick]
+        boot._paramsEval = boot.params
+        boot.evalImgs = [base[k * n_img + i] for k in range(n_cat) for i in pick]
+        _quiet(boot.accumulate)
+        values.append(_ap(boot.eval["precision"][:1]))
+    return [float(v) for v in np.percentile(values, [2.5, 97.5])]
 
 
 def _results(dets: list, scale: tuple, category=lambda c: int(c) + 1) -> list:
@@ -63,7 +96,7 @@ def _results(dets: list, scale: tuple, category=lambda c: int(c) + 1) -> list:
 
 
 def reference_map(dets: list, refs: list, threshold: float, canvas: tuple = (640, 640),
-                  classes: int = 80) -> Optional[dict]:
+                  classes: int = 80, resamples: int = 0, seed: int = 0) -> Optional[dict]:
     """mAP of `dets` against the reference's boxes scoring at least `threshold` (per image, same order)."""
     w, h = canvas
     images = [{"id": i, "width": w, "height": h} for i in range(len(refs))]
@@ -75,7 +108,7 @@ def reference_map(dets: list, refs: list, threshold: float, canvas: tuple = (640
                                 "bbox": xywh, "area": xywh[2] * xywh[3], "iscrowd": 0})
     gt = {"images": images, "annotations": annotations,
           "categories": [{"id": c + 1, "name": str(c)} for c in range(classes)]}
-    return coco_map(gt, _results(dets, canvas))
+    return coco_map(gt, _results(dets, canvas), resamples, seed)
 
 
 def box_agreement(dets: list, refs: list, threshold: float, iou: float = 0.5) -> dict:
@@ -97,9 +130,11 @@ def box_agreement(dets: list, refs: list, threshold: float, iou: float = 0.5) ->
             "matched_iou": float(np.mean(ious)) if ious else None, "reference_boxes": total}
 
 
-def annotation_map(dets: list, files: list, sizes: list, to_source, annotations: dict) -> Optional[dict]:
+def annotation_map(dets: list, files: list, sizes: list, to_source, annotations: dict,
+                   coco91: bool = False) -> Optional[dict]:
     """True mAP against COCO annotations (instances.json): images matched by file name, boxes mapped back
-    to source pixels by `to_source(boxes, (w, h))`, 80 classes mapped to COCO's 91 ids."""
+    to source pixels by `to_source(boxes, (w, h))`, 80 classes mapped to COCO's 91 ids (coco91: the
+    classes are already those ids, less one)."""
     from pathlib import Path
 
     by_name = {im["file_name"]: im["id"] for im in annotations.get("images", [])}
@@ -109,7 +144,7 @@ def annotation_map(dets: list, files: list, sizes: list, to_source, annotations:
         if image_id is None:
             continue
         for box, score, cls in zip(to_source(d.boxes, wh), d.scores, d.classes):
-            results.append({"image_id": image_id, "category_id": COCO80_TO_91[int(cls)] if cls < 80 else int(cls),
+            results.append({"image_id": image_id, "category_id": int(cls) + 1 if coco91 or cls >= 80 else COCO80_TO_91[int(cls)],
                             "bbox": _xywh(box), "score": float(score)})
     keep = {i for i in ids if i is not None}
     gt = {"images": [im for im in annotations["images"] if im["id"] in keep],

@@ -26,6 +26,7 @@ from ov_sparsity.graph.batch import free_batch, free_reshapes, static_batch, tak
 from ov_sparsity.errors import OvSparsityError
 
 Key = tuple  # (name of the producing op in the live model, output port)
+SHARED = "shared"  # layout of a tensor with no batch axis: one value for every sample
 
 
 @dataclass
@@ -113,6 +114,8 @@ class FrontierWalk:
     def _model_view(self, key: Key) -> np.ndarray:
         """A frontier tensor over all samples as the model holds a batch of them (batch axis back in place)."""
         value = self.frontier[key]
+        if self.layout[key] == SHARED:
+            return value
         if self.layout[key] is None:
             return value.reshape(-1, *value.shape[2:])
         return _from_samples(value, *self.layout[key])
@@ -169,7 +172,7 @@ class FrontierWalk:
         for key in used:
             src = twin[key[0]].output(key[1])
             shape = ov.PartialShape(src.get_partial_shape())
-            if self.layout[key] is not None and shape.rank.is_static and len(shape):
+            if self.layout[key] not in (None, SHARED) and shape.rank.is_static and len(shape):
                 shape[self.layout[key][0]] = ov.Dimension()
             p = ops.parameter(shape, src.get_element_type())
             for tin in list(src.get_target_inputs()):
@@ -179,23 +182,28 @@ class FrontierWalk:
         sub = ov.Model(results, params, "frontier_step")
         if self.freed:
             free_reshapes(sub)
-            sub.validate_nodes_and_infer_types()
-        layouts = {k: None if self.per_sample else self._layout(k, r, originals) if self.freed else (0, 1)
-                   for k, r in zip(wanted, sub.outputs)}
+        sub.validate_nodes_and_infer_types()
+        layouts = {k: None if self.per_sample else self._layout(k, r, originals) for k, r in zip(wanted, sub.outputs)}
         compiled = compile_model(sub)
         request = compiled.create_infer_request()
-        n = len(next(iter(self.frontier.values())))
+        n = len(next(v for k, v in self.frontier.items() if self.layout[k] != SHARED))
         step = 1 if self.per_sample else self.batch_size
         values: dict = {}
         for start in range(0, n, step):
             feed = {}
             for i, k in enumerate(used):
+                if self.layout[k] == SHARED:
+                    feed[i] = self.frontier[k]
+                    continue
                 part = self.frontier[k][start:start + step]
                 feed[i] = part[0] if self.layout[k] is None else _from_samples(part, *self.layout[k])
             out = request.infer(feed)
             self.stats.subgraph_runs += 1
             for j, k in enumerate(wanted):
                 part = np.asarray(out[compiled.outputs[j]])
+                if layouts[k] == SHARED:  # no batch axis (shape values, constants computed at run time)
+                    values.setdefault(k, part.copy())
+                    continue
                 part = part[None] if layouts[k] is None else _to_samples(part, *layouts[k])
                 if k not in values:  # one array per tensor, filled batch by batch (no concatenation copy)
                     values[k] = np.empty((n, *part.shape[1:]), dtype=part.dtype)
@@ -211,7 +219,14 @@ class FrontierWalk:
         (dynamic inputs), and its size per sample in the model (a pinned model traced at batch 1 merges the
         batch into a dimension: ShuffleNet's [24, 2, 1936] holds 24 rows per sample)."""
         ps = output.get_partial_shape()
-        axes = [i for i, d in enumerate(ps) if d.is_dynamic] if ps.rank.is_static else []
+        if ps.rank.is_dynamic:
+            raise OvSparsityError(f"the sequential pass cannot tell where the batch is in tensor {key[0]}:{key[1]} "
+                                  f"(dynamic rank)")
+        axes = [i for i, d in enumerate(ps) if d.is_dynamic]
+        if not axes:
+            return SHARED
+        if 0 in axes and (len(axes) > 1 or not self.freed):  # batch first (and e.g. a text model's sequence)
+            return 0, 1
         if len(axes) != 1:
             raise OvSparsityError(f"the sequential pass cannot tell where the batch is in tensor {key[0]}:{key[1]} "
                                   f"(shape {ps})")
