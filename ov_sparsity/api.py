@@ -16,7 +16,7 @@ from typing import Any, Optional
 import openvino as ov
 
 from ov_sparsity.algorithms import Pipeline, create_algorithm
-from ov_sparsity.config.schema import EngineSection, RunConfig
+from ov_sparsity.config.schema import RATINGS, EngineSection, RunConfig
 from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, Subset, random_subset
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.data.fractals import FractalDataset
@@ -25,6 +25,7 @@ from ov_sparsity.data.samples import inference_items
 from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
 from ov_sparsity.engine.infer import input_hw
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.recommend.data import is_recommender
 from ov_sparsity.graph.model_io import as_model, check_single_input, read_model, save_model
 from ov_sparsity.outputs import atomic_output_dir, check_output_dir
 from ov_sparsity.graph.weighted import require_weighted_ops
@@ -39,7 +40,7 @@ def resolve_preprocessing(value: Any, model: ov.Model) -> Preprocessing:
     if value is not None:
         pre = Preprocessing.parse(value, input_hw=hw)
     elif model.has_rt_info(key):
-        pre = Preprocessing.preset(model.get_rt_info(key).astype(str))
+        pre = Preprocessing.parse(model.get_rt_info(key).astype(str), input_hw=hw)  # a preset or JSON fields
     else:
         preset = guess_preset(hw) if hw else None
         if preset is None:
@@ -77,6 +78,8 @@ SYNTHETIC = {
 def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True) -> Dataset:
     if is_text_model(model):
         return build_text_dataset(engine, model)
+    if is_recommender(model):
+        return build_pair_dataset(engine, model)
     if engine.data_source == "zipf":
         raise OvSparsityError("'zipf' is synthetic text; this model takes images (noise, fractal or a folder)")
     if engine.data_source not in SYNTHETIC and Path(engine.data_source).is_file():
@@ -87,6 +90,18 @@ def build_dataset(engine: EngineSection, model: ov.Model, progress: bool = True)
     folder = ImageFolder(engine.data_source, pre, synsets=engine.synsets, annotation=engine.annotation,
                          label_offset=engine.label_offset)
     return random_subset(folder, engine.calibration_size, engine.seed)
+
+
+def build_pair_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
+    """Calibration (user, item) pairs for a recommender: `ratings` (the training interactions of the file the
+    IR records), a user's own interactions file, or `noise` (random ids, data-free)."""
+    from ov_sparsity.recommend.data import calibration_pairs
+
+    source = engine.data_source
+    if source not in ("ratings", "noise") and (engine.synthetic or Path(source).is_dir()):
+        raise OvSparsityError(f"a recommender calibrates on (user, item) pairs: --data ratings (the interactions "
+                              f"the IR records), an interactions FILE, or noise (random ids); got {source}")
+    return calibration_pairs(model, source, engine.calibration_size, engine.seed)
 
 
 def build_text_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
@@ -112,7 +127,9 @@ def build_text_dataset(engine: EngineSection, model: ov.Model) -> Dataset:
 
 def model_preprocessing(engine: EngineSection, model: ov.Model) -> Optional[Preprocessing]:
     """The image preprocessing of an image model; None for a text model (its tokenizer does that)."""
-    return None if is_text_model(model) else resolve_preprocessing(engine.preprocessing, model)
+    if is_text_model(model) or is_recommender(model):
+        return None
+    return resolve_preprocessing(engine.preprocessing, model)
 
 
 def build_eval_dataset(engine: EngineSection, model: ov.Model) -> Optional[Dataset]:
@@ -226,12 +243,18 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
 
 def check_engine_fits(engine: EngineSection, model: ov.Model) -> None:
     """Settings that do not apply to the model are one line, never silently ignored."""
-    if is_text_model(model):
+    text, pairs = is_text_model(model), is_recommender(model)
+    if text or pairs:
+        what = "a text model: its tokenizer prepares the text" if text else "a recommender: it takes id pairs"
         for value, flag in ((engine.preprocessing, "--preprocess (engine.preprocessing)"),
                             (engine.synsets, "--synsets (engine.synsets)")):
             if value is not None:
-                raise OvSparsityError(f"{flag} does not apply to a text model: its tokenizer prepares the text")
+                raise OvSparsityError(f"{flag} does not apply to {what}")
+        if pairs and engine.seq_len is not None:
+            raise OvSparsityError("--seq-len (engine.seq_len) is for text models; this is a recommender")
         return
+    if engine.data_source == RATINGS:
+        raise OvSparsityError("--data ratings is a recommender's training interactions; this model takes images")
     check_single_input(model)
     if engine.seq_len is not None:
         raise OvSparsityError("--seq-len (engine.seq_len) is for text models; this model takes images")

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-c", "--config", help="POT-shaped JSON (comments allowed) or YAML config")
     c.add_argument("-o", "--output", required=True, help="output directory (written atomically)")
     c.add_argument("--sparsity", type=_sparsity, help="target global sparsity in [0, 1)")
-    c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data)")
+    c.add_argument("--data", help="image folder for calibration, or 'fractal' / 'noise' (no data); a text model: a "
+                                   "text file or 'zipf'; a recommender: 'ratings' (the interactions its IR records) "
+                                   "or an interactions file")
     c.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object of fields (default: recorded in the IR "
                                         "or guessed from its input size)")
     cli_preprocess.add_flags(c)
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
     c.add_argument("--seq-len", type=cli_type("seq_len"),
                    help="text models: tokens per calibration window (default: the model's fixed length, else 128)")
+    c.add_argument("--embedding-sparsity", type=_sparsity,
+                   help="also zero this fraction of each embedding table row by magnitude (recommenders, text; "
+                        "off by default: docs/results.md)")
     c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
     c.add_argument("--seed", type=cli_type("seed"), help="seed for subset selection and synthetic data (default 0)")
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
@@ -94,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="top-1/top-5 of an IR on an image folder; a sentence encoder on STS benchmarks")
     e.add_argument("model")
     e.add_argument("--data", help="labelled image folder (classification)")
-    e.add_argument("--task", choices=("classification", "sts", "detection"),
+    e.add_argument("--task", choices=("classification", "sts", "detection", "recommendation"),
                    help="default: sts for a text model (input_ids input), else classification")
     e.add_argument("--tokenizer", help="sts: tokenizer folder (default: the one the IR records)")
     e.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     e.add_argument("--synsets")
     cli_preprocess.add_flags(e)
     e.add_argument("--reference", help="dense IR: also report top-1 agreement with it (detection: mAP against its boxes)")
-    e.add_argument("--decoder", choices=("fastestdet", "yolo"), help="detection: the head's layout (default: from its shape)")
+    e.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"), help="detection: the head's layout (default: from its shape)")
     e.add_argument("--annotations", help="detection: COCO instances JSON for true mAP (images matched by file name)")
     e.add_argument("--threshold", type=cli_type("threshold"),
                    help="detection: reference boxes scoring at least this are its ground truth (default 0.5)")
@@ -116,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="labelled image folder: accuracy and agreement with the first model")
     b.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     b.add_argument("--synsets")
+    b.add_argument("--task", choices=("classification", "detection", "recommendation"), default=None,
+                   help="detection: --data is any image folder; each model's boxes are scored against the first's "
+                        "(reference mAP@0.5, box count agreement, matched IoU); recommendation: HR@10 / NDCG@10 on "
+                        "the interactions the IR records (default for recommenders)")
+    b.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"), help="detection: the head's layout (default: from its shape)")
     cli_preprocess.add_flags(b)
     b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
     b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
@@ -172,7 +182,7 @@ def _setup_logging(quiet: bool) -> None:
 def cmd_compress(args) -> int:
     from ov_sparsity.api import compress
     from ov_sparsity.config import load_config
-    from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, resolve_path
+    from ov_sparsity.config.schema import RATINGS, SYNTHETIC_SOURCES, RunConfig, resolve_path
     from ov_sparsity.report import summary_lines
 
     config = load_config(args.config) if args.config else RunConfig()
@@ -182,6 +192,8 @@ def cmd_compress(args) -> int:
     if args.data:
         if args.data in SYNTHETIC_SOURCES:
             config.engine.type, config.engine.data_source = "data_free", args.data
+        elif args.data == RATINGS:
+            config.engine.type, config.engine.data_source = "simplified", RATINGS
         else:
             config.engine.type, config.engine.data_source = "simplified", str(resolve_path(args.data, Path.cwd()))
     elif not args.config and config.model.model is not None:
@@ -259,6 +271,8 @@ def cmd_compress(args) -> int:
         _append_recovery(config, args, recovery, udfc_only)
         if args.weight_bits == 8:
             config.ensure_int8()
+    if args.embedding_sparsity is not None:
+        config.set_algorithm_params("EmbeddingSparsity", {"sparsity_level": args.embedding_sparsity})
     if args.speedup is not None:
         if not args.data and not args.config:
             config.engine.type, config.engine.data_source = "data_free", "fractal"

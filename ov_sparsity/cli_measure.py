@@ -8,17 +8,27 @@ import sys
 
 from ov_sparsity.errors import OvSparsityError
 
+BOOTSTRAP = 200  # eval --task detection: resamples of the reference mAP's 95% interval
+
 
 def cmd_eval(args) -> int:
     from ov_sparsity.api import labelled_images
+    from ov_sparsity.data.text import is_text_model
     from ov_sparsity.engine.evaluate import evaluate
     from ov_sparsity.graph import read_model
-
-    from ov_sparsity.data.text import is_text_model
+    from ov_sparsity.recommend import is_recommender
 
     model = read_model(args.model)
     text = is_text_model(model)
-    task = args.task or ("sts" if text else "classification")
+    task = args.task or ("sts" if text else "recommendation" if is_recommender(model) else "classification")
+    if (task == "recommendation") != is_recommender(model):
+        raise OvSparsityError("--task recommendation needs a recommender (int64 `user` and `item` inputs); this "
+                              "model is not one" if task == "recommendation" else
+                              "this is a recommender (user and item inputs): evaluate it with --task recommendation")
+    if task == "recommendation":
+        _refuse_flags(args, ("preprocess", "synsets", "tokenizer", "decoder", "annotations", "threshold", "limit"),
+                      "a recommender (--task recommendation: every user is ranked)")
+        return _print(args, _eval_recommendation(args, model))
     if task == "sts" and not text:
         raise OvSparsityError("--task sts needs a text model (an input_ids input); this model takes "
                               + ", ".join(str(p.get_partial_shape()) for p in model.get_parameters()))
@@ -48,13 +58,31 @@ def cmd_eval(args) -> int:
     else:
         data = labelled_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
         result = evaluate(model, data, reference, batch_size=args.batch_size, progress=not args.quiet)
+    return _print(args, result)
+
+
+def _print(args, result: dict) -> int:
     if args.json:
         print(json.dumps(result))
     else:
         for k, v in result.items():
-            print(f"{k:<36}{v}" if v is None else f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
+            print(f"{k:<36}[{v[0]:.4f}, {v[1]:.4f}]" if isinstance(v, list) and len(v) == 2 else
+                  f"{k:<36}{v}" if v is None else f"{k:<36}{v:.4f}" if isinstance(v, float) and abs(v) <= 1 else
                   f"{k:<36}{v:.2f}" if isinstance(v, float) else f"{k:<36}{v}")
     return 0
+
+
+def _eval_recommendation(args, model) -> dict:
+    """HR@10 / NDCG@10, each user's held-out item among 99 sampled negatives (seed 0). --data: the
+    interactions file (default: the one the IR records, split leave-one-out as at training)."""
+    from ov_sparsity.graph import read_model
+    from ov_sparsity.recommend.data import read_interactions, recorded
+    from ov_sparsity.recommend.metrics import evaluate_ranking
+
+    rec = recorded(model)
+    data = read_interactions(args.data or rec["ratings"], rec["users"], rec["items"])
+    reference = read_model(args.reference) if args.reference else None
+    return evaluate_ranking(model, data, seed=0, reference=reference)
 
 
 def _eval_detection(args, model, reference) -> dict:
@@ -71,7 +99,7 @@ def _eval_detection(args, model, reference) -> dict:
     annotations = read_annotations(args.annotations) if args.annotations else None
     return evaluate_detection(model, data, pre, decoder=args.decoder, reference=reference, annotations=annotations,
                               threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
-                              batch_size=args.batch_size, progress=not args.quiet)
+                              batch_size=args.batch_size, progress=not args.quiet, resamples=BOOTSTRAP)
 
 
 def _refuse_flags(args, names, what: str) -> None:
@@ -111,15 +139,35 @@ def cmd_benchmark(args) -> int:
         if args.output:
             out = check_output_dir(args.output, "benchmark", args.models, [args.data])
         dataset = None
+        if args.task is None:
+            from ov_sparsity.graph import read_model
+            from ov_sparsity.recommend import is_recommender
+
+            args.task = "recommendation" if is_recommender(read_model(args.models[0])) else "classification"
+        if args.task == "recommendation":
+            _refuse_flags(args, ("data", "preprocess", "synsets", "limit"), "a recommender benchmark (it ranks the "
+                                                                            "held-out interactions its IR records)")
+        if args.task != "detection":
+            _refuse_flags(args, ("decoder",), "a classification benchmark (--task detection)")
         if args.data:
-            from ov_sparsity.api import labelled_images
+            from ov_sparsity.api import labelled_images, resolve_preprocessing
             from ov_sparsity.graph import read_model
 
-            dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]), synsets=args.synsets,
-                                      limit=args.limit)
+            if args.task == "detection":
+                from ov_sparsity.data import ImageFolder, Subset
+
+                dataset = ImageFolder(args.data, resolve_preprocessing(args.preprocess, read_model(args.models[0])),
+                                      synsets=args.synsets)
+                if args.limit is not None:
+                    dataset = Subset(dataset, range(min(args.limit, len(dataset))))
+            else:
+                dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]),
+                                          synsets=args.synsets, limit=args.limit)
+        elif args.task == "detection":
+            raise OvSparsityError("benchmark --task detection needs --data DIR (images to find boxes in)")
         seconds = 10.0 if args.seconds is None else args.seconds
         measured = benchmark_models(args.models, dataset, seconds=seconds, progress=not args.quiet,
-                                    seq_len=args.seq_len)
+                                    seq_len=args.seq_len, task=args.task, decoder=args.decoder)
         results = make_results(measured, title="ov-sparsity benchmark",
                                settings={"seconds": seconds, "eval_data": args.data, "seq_len": args.seq_len,
                                          "eval_images": len(dataset) if dataset is not None else None,

@@ -131,6 +131,10 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"sparse FC       {len(fc['qualifying'])} layers fit OpenVINO's AMX sparse INT8 kernels "
                      f"(both dims multiples of 64), {len(fc['sparse_enough'])} of them ≥50% sparse; "
                      f"{len(fc['near_miss'])} miss the multiple by ≤8")
+    e = report["algorithm_reports"].get("EmbeddingSparsity")
+    if e:
+        lines.append(f"embeddings      {100 * e['sparsity']:.2f}% of {e['weights']:,} table weights "
+                     f"({len(e['tables'])} tables, by magnitude per {e['granularity']})")
     r = report["algorithm_reports"].get("Recovery")
     if r:
         lines.append(f"recovery        {recovery_line(r)}")

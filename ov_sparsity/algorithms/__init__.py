@@ -10,7 +10,8 @@ from ov_sparsity.algorithms.channel_pruning import ChannelPruning
 from ov_sparsity.algorithms.udfc.algorithm import UDFC
 from ov_sparsity.algorithms.obs.algorithm import SecondOrderSparsity
 from ov_sparsity.algorithms.recovery import Recovery
+from ov_sparsity.algorithms.embedding_sparsity import EmbeddingSparsity
 from ov_sparsity.algorithms.pipeline import Pipeline, PipelineResult
 
-__all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity",
+__all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity", "EmbeddingSparsity",
            "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC", "SecondOrderSparsity", "Recovery", "Pipeline", "PipelineResult"]

@@ -69,11 +69,34 @@ def accuracy(models: list[ov.Model], dataset: Dataset, progress: bool = True) ->
     return results
 
 
+def ranking(models: list[ov.Model]) -> list[dict]:
+    """HR@10 / NDCG@10 of each recommender on the held-out interactions its IR records, against the first."""
+    from ov_sparsity.recommend.data import read_interactions, recorded
+    from ov_sparsity.recommend.metrics import evaluate_ranking
+
+    rec = recorded(models[0])
+    data = read_interactions(rec["ratings"], rec["users"], rec["items"])
+    return [evaluate_ranking(m, data, seed=0, reference=models[0]) for m in models]
+
+
+def detection(models: list[ov.Model], dataset: Dataset, decoder: Optional[str] = None,
+              progress: bool = True) -> list[dict]:
+    """Each detector's boxes against the first model's (reference mAP@0.5, box agreement), one pass each."""
+    from ov_sparsity.detection.evaluate import check_detector, detect, evaluate_detection
+
+    name = check_detector(models[0], decoder)
+    refs = detect(models[0], dataset, name, progress=progress)
+    return [evaluate_detection(m, dataset, None, decoder=name, reference_dets=refs,
+                               progress=progress) for m in models]
+
+
 def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: float = 10.0,
-                     progress: bool = True, labels: Optional[list] = None, seq_len: Optional[int] = None) -> dict:
+                     progress: bool = True, labels: Optional[list] = None, seq_len: Optional[int] = None,
+                     task: str = "classification", decoder: Optional[str] = None) -> dict:
     """results.json's "models" and "machine": paths[0] is the reference. `seconds` per model,
     split between latency and throughput. Text models run sequences of `seq_len` tokens (default:
-    the model's fixed length, else 128); image models take no `seq_len`."""
+    the model's fixed length, else 128); image models take no `seq_len`. task "detection": `dataset`
+    is any image folder, and each model's boxes are scored against the first model's."""
     paths = [Path(p) for p in paths]
     models = [read_model(p) for p in paths]
     text = [is_text_model(m) for m in models]
@@ -86,8 +109,13 @@ def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: fl
         models = [with_sequence(m, n) for m, n in zip(models, lengths)]
     elif seq_len is not None:
         raise OvSparsityError(f"--seq-len is for text models; {paths[0].name} takes images")
-    for m in models:
-        if not is_text_model(m):
+    from ov_sparsity.recommend.data import is_recommender
+
+    pairs = [is_recommender(m) for m in models]
+    if any(pairs) and not all(pairs):
+        raise OvSparsityError("benchmark recommenders apart from other models: their inputs differ")
+    for m, pair in zip(models, pairs):
+        if not is_text_model(m) and not pair:
             check_single_input(m)
     sparse = sparse_weights_setting()
     config = {"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": SPARSE_RATE} if sparse["used"] else None
@@ -106,7 +134,15 @@ def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: fl
             e["latency"], e["throughput"] = la, th
             if with_sparse is not None:
                 e["latency_sparse_kernels"] = with_sparse[i]
-    if dataset is not None:
+    if all(pairs) and task == "recommendation":
+        for e, r in zip(entries, ranking(models)):
+            e["ranking"] = r
+    elif task == "recommendation":
+        raise OvSparsityError("task recommendation needs recommenders (user and item inputs)")
+    if dataset is not None and task == "detection":
+        for e, det in zip(entries, detection(models, dataset, decoder, progress)):
+            e["detection"] = det
+    elif dataset is not None:
         for e, acc in zip(entries, accuracy(models, dataset, progress)):
             e["accuracy"] = acc
     return {"machine": {**machine(), "sparse_weights_decompression": sparse}, "models": entries}

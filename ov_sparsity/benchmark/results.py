@@ -35,12 +35,20 @@ def rows(results: dict) -> list[dict]:
         lat, thr = m.get("latency"), m.get("throughput")
         size, c = m["size"], m["complexity"]
         top1 = acc.get("top1")
+        det = m.get("detection") or {}
+        rank = m.get("ranking") or {}
         out.append({
             "model": m["label"],
             "zero weights": f"{100 * m['weight_sparsity']:.1f}%",
             "top-1": f"{top1:.2f}" if top1 is not None else "",
             "Δ top-1": f"{top1 - ref_acc['top1']:+.2f}" if top1 is not None and "top1" in ref_acc else "",
             "agreement": f"{acc['agreement']:.1f}" if "agreement" in acc else "",
+            "HR@10": f"{rank['hr@10']:.4f}" if "hr@10" in rank else "",
+            "Δ HR@10": f"{0.0 - rank['hr@10_drop']:+.4f}" if "hr@10_drop" in rank else "",
+            "NDCG@10": f"{rank['ndcg@10']:.4f}" if "ndcg@10" in rank else "",
+            "ref mAP@0.5": f"{det['reference_map50']:.3f}" if det.get("reference_map50") is not None else "",
+            "box count agr.": f"{100 * det['count_agreement']:.1f}%" if "count_agreement" in det else "",
+            "matched IoU": f"{det['matched_iou']:.3f}" if det.get("matched_iou") is not None else "",
             "latency ms": f"{lat['median_ms']:.3f} ({_ratio(lat['median_ms'], ref['latency']['median_ms'])})"
             if lat else "",
             "FPS": f"{thr['fps']:.0f} ({_ratio(thr['fps'], ref['throughput']['fps'])})" if thr else "",

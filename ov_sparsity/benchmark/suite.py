@@ -35,12 +35,13 @@ from typing import Any, Optional
 
 from ov_sparsity.algorithms import create_algorithm
 from ov_sparsity.config.loader import read_config_file
-from ov_sparsity.config.schema import SYNTHETIC_SOURCES, RunConfig, check_keys
+from ov_sparsity.config.schema import RATINGS, SYNTHETIC_SOURCES, RunConfig, check_keys
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.validate import RANGES, checked
 
 SUITE_KEYS = {"name", "title", "shared", "model", "preprocess", "synsets", "eval", "data", "seconds", "seed",
-              "settings"}
+              "settings", "task"}
+TASKS = ("classification", "detection", "recommendation")  # what eval measures: top-1 | boxes | HR@10
 SETTING_KEYS = {"label", "levels", "data", "algorithms", "level_param"}
 LEVEL_PARAMS = {"WeightSparsity": "sparsity_level", "MagnitudeSparsity": "sparsity_level", "UDFC": "prune_ratio",
                 "ChannelPruning": "prune_ratio"}
@@ -68,6 +69,7 @@ class Suite:
     eval_limit: Optional[int]
     seconds: float
     seed: int
+    task: str = "classification"
     sources: dict = field(default_factory=dict)  # label -> "fractal" | "noise" | (folder, split or None)
     runs: list = field(default_factory=list)
 
@@ -125,7 +127,7 @@ def load_suite(path: str | Path) -> Suite:
         raise OvSparsityError("suite: 'data' must map labels to image folders or fractal | noise")
     sources = {}
     for label, src in data.items():
-        if src in SYNTHETIC_SOURCES:
+        if src in SYNTHETIC_SOURCES + (RATINGS,):
             sources[label] = src
         else:
             spec = _keys(f"data '{label}'", src, {"data", "split"}) if isinstance(src, dict) else {"data": src}
@@ -137,7 +139,10 @@ def load_suite(path: str | Path) -> Suite:
                   eval_split=_split(ev, "eval"),
                   eval_limit=checked("eval.limit", ev["limit"], RANGES["limit"], "suite: ") if "limit" in ev else None,
                   seconds=checked("seconds", raw.get("seconds", 6), RANGES["seconds"], "suite: "),
-                  seed=checked("seed", raw.get("seed", 0), RANGES["seed"], "suite: "), sources=sources)
+                  seed=checked("seed", raw.get("seed", 0), RANGES["seed"], "suite: "), sources=sources,
+                  task=str(raw.get("task", "classification")))
+    if suite.task not in TASKS:
+        raise OvSparsityError(f"suite: task must be one of {', '.join(TASKS)}, got {suite.task!r}")
     settings = raw["settings"]
     if not isinstance(settings, list) or not settings:
         raise OvSparsityError("suite: 'settings' must be a non-empty list")
@@ -224,7 +229,7 @@ def _expand(setting: dict, index: int, sources: dict, suite: Suite) -> list[Run]
 
 def _engine(source, suite: Suite) -> dict:
     engine: dict = {"seed": suite.seed}
-    if isinstance(source, Path):
+    if isinstance(source, Path) or source == RATINGS:
         engine.update(type="simplified", data_source=str(source))
     else:
         engine.update(type="data_free", data_source=source)
@@ -304,7 +309,15 @@ def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[f
                           "report": str(target / "report.json"),
                           "global_sparsity": report["global_sparsity"]})
     dataset = None
-    if suite.eval_data:
+    if suite.eval_data and suite.task == "detection":
+        from ov_sparsity.api import resolve_preprocessing
+        from ov_sparsity.data import ImageFolder, Subset
+
+        dataset = ImageFolder(_folder((suite.eval_data, suite.eval_split), out),
+                              resolve_preprocessing(suite.preprocess, read_model(dense)))
+        if suite.eval_limit:
+            dataset = Subset(dataset, range(min(suite.eval_limit, len(dataset))))
+    elif suite.eval_data:
         dataset = labelled_images(_folder((suite.eval_data, suite.eval_split), out), suite.preprocess,
                                   read_model(dense), synsets=suite.synsets, limit=suite.eval_limit)
     paths = [dense] + [out / "runs" / r.slug / "model.xml" for r in suite.runs]
@@ -312,7 +325,7 @@ def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[f
                                for r in suite.runs]
     log(f"measuring {len(paths)} models" + (f" on {len(dataset)} images" if dataset is not None else ""))
     measured = benchmark_models(paths, dataset, seconds=suite.seconds if seconds is None else seconds,
-                                progress=progress, labels=labels)
+                                progress=progress, labels=labels, task=suite.task)
     for entry, meta in zip(measured["models"][1:], runs_meta):
         entry["run"] = meta
     return make_results(measured, title=suite.title, suite=suite.name,
@@ -320,4 +333,5 @@ def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[f
                                   "eval_data": (f"{suite.eval_data} ({suite.eval_split} files)" if suite.eval_split
                                                 else str(suite.eval_data)) if suite.eval_data else None,
                                   "eval_images": len(dataset) if dataset is not None else None,
-                                  "preprocess": suite.preprocess, "suite_file": str(suite.path)})
+                                  "preprocess": suite.preprocess, "suite_file": str(suite.path),
+                                  "task": suite.task})

@@ -22,7 +22,8 @@ from ov_sparsity.validate import RANGES, checked
 ENGINE_TYPES = ("simplified", "data_free", "accuracy_checker")
 IMAGE_SYNTHETIC = ("noise", "fractal")
 SYNTHETIC_SOURCES = IMAGE_SYNTHETIC + ("zipf",)  # zipf: synthetic text, for text models
-DEFAULT_SUBSET = {"fractal": 500, "noise": 300, "zipf": 300}  # synthetic sources
+RATINGS = "ratings"  # a recommender's training interactions, from the file its IR records (not a path)
+DEFAULT_SUBSET = {"fractal": 500, "noise": 300, "zipf": 300, RATINGS: 1000}  # named sources
 DEFAULT_IMAGES = 1000  # an image folder: up to 1,000 images (recovery holds out a tenth: docs/results.md)
 DEFAULT_OTHER = 300  # text files (windows)
 TARGET_DEVICES = ("ANY", "CPU", "GPU", "NPU", "CPU_SPR")  # nncf.TargetDevice (tests/test_config.py checks)
@@ -122,7 +123,7 @@ class EngineSection:
             sec.data_source = str(data["data_source"])
         elif sec.type == "simplified":
             raise OvSparsityError("config: engine type 'simplified' needs a 'data_source' folder")
-        if sec.type == "simplified" and sec.data_source not in SYNTHETIC_SOURCES:
+        if sec.type == "simplified" and sec.data_source not in SYNTHETIC_SOURCES + (RATINGS,):
             sec.data_source = str(resolve_path(sec.data_source, base))
         elif sec.type == "data_free" and sec.data_source not in SYNTHETIC_SOURCES:
             raise OvSparsityError(f"config: engine type 'data_free' takes data_source "

