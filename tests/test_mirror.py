@@ -166,4 +166,6 @@ def test_an_op_without_a_torch_form_is_named():
 def test_every_zoo_model_is_covered_here():
     from ov_sparsity.zoo import MODELS as ZOO
 
-    assert set(ZOO) == set(BLOCKS) | {"minilm_l6"}  # minilm_l6: test_text_model_mirrors_openvino
+    # minilm_l6: test_text_model_mirrors_openvino; ncf_movielens100k: its recovery runs through the mirror in
+    # tests/test_recommend.py; ssdlite_person holds TF's NMS (Loop, ScatterNDUpdate): no mirror, recovery skipped
+    assert set(ZOO) == set(BLOCKS) | {"minilm_l6", "ncf_movielens100k", "ssdlite_person"}

