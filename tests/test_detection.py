@@ -204,3 +204,16 @@ def test_detection_suite(detector, photos, tmp_path):
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     dense, sparse = (m["detection"] for m in results["models"])
     assert dense["reference_map50"] == 1.0 and sparse["images"] == 6
+
+
+def test_accuracy_checker_letterbox_is_the_same_preprocessing(tmp_path):
+    from ov_sparsity.config.accuracy_checker import preprocessing_from_steps
+
+    steps = [{"type": "resize", "size": 64, "aspect_ratio_scale": "fit_to_window"},
+             {"type": "padding", "size": 64, "pad_value": [114, 114, 114]}, {"type": "normalization", "std": 255}]
+    ac = Preprocessing.parse(preprocessing_from_steps(tmp_path / "ac.yml", steps, "BGR"))
+    flags = Preprocessing.parse({"mode": "letterbox", "mean": 0, "std": 1, "channels": "BGR"}, input_hw=(64, 64))
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8))
+    np.testing.assert_allclose(ac(img), flags(img), rtol=1e-6, atol=1e-6)
+    with pytest.raises(OvSparsityError, match="needs a padding step"):
+        preprocessing_from_steps(tmp_path / "ac.yml", steps[:1], "BGR")

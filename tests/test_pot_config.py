@@ -109,7 +109,9 @@ def test_normalised_then_swapped_keeps_each_channel_its_mean(tmp_path, image_fol
     (("type: normalization", "type: flip"), "preprocessing step 1 'flip' is not supported"),
     (("converter: imagenet", "converter: voc_detection"), "annotation converter 'voc_detection' is not supported"),
     (("dst_width: 16\n            dst_height: 16", "size: 16\n            aspect_ratio_scale: fit_to_window"),
-     "aspect_ratio_scale 'fit_to_window' is not supported"),
+     "fit_to_window needs a padding step"),
+    (("dst_width: 16\n            dst_height: 16", "size: 16\n            aspect_ratio_scale: height"),
+     "aspect_ratio_scale 'height' is not supported"),
 ])
 def test_unsupported_ac_parts_are_named(tmp_path, image_folder, edit, message):
     path = _ac(tmp_path, image_folder)

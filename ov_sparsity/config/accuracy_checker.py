@@ -6,7 +6,8 @@ from the first dataset, `data_source`, `reader` (opencv_imread, AC's default, gi
 pillow_imread gives RGB), the `preprocessing` list and, for labels,
 `annotation_conversion: {converter: imagenet, annotation_file, has_background}`.
 Preprocessing steps: resize (`size`, or `dst_width`/`dst_height`; `aspect_ratio_scale:
-greater` scales the shorter side to the size, as AC does), crop / center_crop (`size` or
+greater` scales the shorter side to the size, as AC does; `fit_to_window` fits the image inside, and a
+following `padding` step to the same size, centred, makes it a letterbox), padding, crop / center_crop (`size` or
 `dst_width`/`dst_height`), normalization (`mean`/`std` as a number, a list or a tuple
 string "(123.675, 116.28, 103.53)", in the channel order the image has at that step),
 bgr_to_rgb, rgb_to_bgr. AC keeps pixels in 0..255 and the channel order its reader gave.
@@ -23,7 +24,7 @@ from ov_sparsity.config.schema import check_keys, check_placeholders, resolve_pa
 from ov_sparsity.errors import OvSparsityError
 
 READERS = {"opencv_imread": "BGR", "pillow_imread": "RGB"}
-STEPS = ("resize", "crop", "center_crop", "normalization", "bgr_to_rgb", "rgb_to_bgr")
+STEPS = ("resize", "crop", "center_crop", "normalization", "bgr_to_rgb", "rgb_to_bgr", "padding")
 
 
 def _fail(path: Path, message: str) -> OvSparsityError:
@@ -82,9 +83,21 @@ def preprocessing_from_steps(path: Path, steps: list, order: str) -> dict:
                 pre["resize"] = h  # the shorter side to the size, the other in proportion
             elif scale is None:
                 pre["size"] = (h, w)
+            elif scale == "fit_to_window":
+                pre["size"], pre["fit"] = (h, w), True  # a letterbox once padded (next step)
             else:
                 raise _fail(path, f"resize aspect_ratio_scale {scale!r} is not supported (supported: greater "
-                                  "with a square size, or none)")
+                                  "with a square size, fit_to_window with padding, or none)")
+        elif kind == "padding":
+            h, w = _size(path, step)
+            if not pre.pop("fit", False) or pre.get("size") != (h, w) or step.get("pad_type", "center") != "center":
+                raise _fail(path, "padding is supported after resize with aspect_ratio_scale: fit_to_window, to the "
+                                  "same size, centred (a letterbox)")
+            value = step.get("pad_value", 0)
+            value = value[0] if isinstance(value, (list, tuple)) and value else value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 255:
+                raise _fail(path, f"padding pad_value must be a grey level 0..255, got {step.get('pad_value')!r}")
+            pre["letterbox"], pre["fill"] = True, int(value)
         elif kind in ("crop", "center_crop"):
             h, w = _size(path, step)
             if h != w:
@@ -96,6 +109,9 @@ def preprocessing_from_steps(path: Path, steps: list, order: str) -> dict:
             pre["mean"], pre["std"], pre["norm_order"] = mean, std, order
         else:
             order = "RGB" if kind == "bgr_to_rgb" else "BGR"
+    if pre.pop("fit", False):
+        raise _fail(path, "resize with aspect_ratio_scale: fit_to_window needs a padding step to the same size "
+                          "(a letterbox)")
     if pre.pop("norm_order", order) != order:  # normalised in one order, then the channels were swapped
         pre["mean"], pre["std"] = pre["mean"][::-1], pre["std"][::-1]
     pre["channels"] = order

@@ -36,6 +36,7 @@ class Preprocessing:
     channels: str = "RGB"  # the order the model takes; mean/std are given in that order
     name: str = "custom"
     letterbox: bool = False
+    fill: int = LETTERBOX_FILL  # letterbox: the grey level around the image
 
     PRESETS = ("cifar10", "imagenet")
 
@@ -60,6 +61,8 @@ class Preprocessing:
             raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {self.channels!r}")
         if not isinstance(self.letterbox, bool) or (self.letterbox and self.size is None):
             raise OvSparsityError("preprocessing: letterbox is true or false, and needs size [height, width]")
+        if isinstance(self.fill, bool) or not isinstance(self.fill, int) or not 0 <= self.fill <= 255:
+            raise OvSparsityError(f"preprocessing: fill must be a grey level 0..255, got {self.fill!r}")
 
     @classmethod
     def preset(cls, name: str) -> "Preprocessing":
@@ -133,7 +136,7 @@ class Preprocessing:
                 nw, nh = int(self.resize * w / h), self.resize
             img = img.resize((nw, nh), Image.BILINEAR)
         if self.size and self.letterbox:
-            img = _letterbox(img, tuple(self.size))
+            img = _letterbox(img, tuple(self.size), self.fill)
         elif self.size and tuple(self.size) != (img.size[1], img.size[0]):
             img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
         if self.crop:
@@ -188,12 +191,12 @@ def _geometry(mode: str, hw: tuple) -> dict:
     return {"resize": None, "crop": None, "size": (int(hw[0]), int(hw[1])), "letterbox": mode == "letterbox"}
 
 
-def _letterbox(img: Image.Image, hw: tuple) -> Image.Image:
+def _letterbox(img: Image.Image, hw: tuple, fill: int = LETTERBOX_FILL) -> Image.Image:
     """Fit inside (h, w) keeping the aspect ratio, centred on grey."""
     w, h = img.size
     scale = min(hw[0] / h, hw[1] / w)
     nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-    canvas = Image.new("RGB", (hw[1], hw[0]), (LETTERBOX_FILL,) * 3)
+    canvas = Image.new("RGB", (hw[1], hw[0]), (fill,) * 3)
     canvas.paste(img.resize((nw, nh), Image.BILINEAR), ((hw[1] - nw) // 2, (hw[0] - nh) // 2))
     return canvas
 
