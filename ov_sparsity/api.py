@@ -159,6 +159,19 @@ def labelled_images(folder, preprocessing: Any, model: ov.Model, synsets=None, l
     return data
 
 
+def detection_images(folder, preprocessing: Any, model: ov.Model, synsets=None, limit: Optional[int] = None) -> Dataset:
+    """Any image folder (labels not needed) through the model's preprocessing; the first `limit` images. It keeps
+    `files` (annotations are matched by file name) and `preprocessing` (boxes mapped back to the source)."""
+    check_single_input(model)
+    pre = resolve_preprocessing(preprocessing, model)
+    data = ImageFolder(folder, pre, synsets=synsets)
+    if limit is not None:
+        files = data.files[:int(limit)]
+        data = Subset(data, range(len(files)))
+        data.files, data.preprocessing = files, pre
+    return data
+
+
 def check_classes(data: ImageFolder, model: ov.Model) -> None:
     ps = model.output(0).get_partial_shape()
     outputs = ps[-1].get_length() if ps.rank.is_static and len(ps) and ps[-1].is_static else None

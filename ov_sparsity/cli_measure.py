@@ -86,18 +86,12 @@ def _eval_recommendation(args, model) -> dict:
 
 
 def _eval_detection(args, model, reference) -> dict:
-    from ov_sparsity.api import resolve_preprocessing
-    from ov_sparsity.data import ImageFolder, Subset
+    from ov_sparsity.api import detection_images
     from ov_sparsity.detection.evaluate import DEFAULT_THRESHOLD, evaluate_detection, read_annotations
 
-    pre = resolve_preprocessing(args.preprocess, model)
-    data = ImageFolder(args.data, pre, synsets=args.synsets)
-    if args.limit is not None:
-        files = data.files[:args.limit]
-        data = Subset(data, range(len(files)))
-        data.files = files
+    data = detection_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
     annotations = read_annotations(args.annotations) if args.annotations else None
-    return evaluate_detection(model, data, pre, decoder=args.decoder, reference=reference, annotations=annotations,
+    return evaluate_detection(model, data, data.preprocessing, decoder=args.decoder, reference=reference, annotations=annotations,
                               threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
                               batch_size=args.batch_size, progress=not args.quiet, resamples=BOOTSTRAP)
 
@@ -150,19 +144,12 @@ def cmd_benchmark(args) -> int:
         if args.task != "detection":
             _refuse_flags(args, ("decoder",), "a classification benchmark (--task detection)")
         if args.data:
-            from ov_sparsity.api import labelled_images, resolve_preprocessing
+            from ov_sparsity.api import detection_images, labelled_images
             from ov_sparsity.graph import read_model
 
-            if args.task == "detection":
-                from ov_sparsity.data import ImageFolder, Subset
-
-                dataset = ImageFolder(args.data, resolve_preprocessing(args.preprocess, read_model(args.models[0])),
-                                      synsets=args.synsets)
-                if args.limit is not None:
-                    dataset = Subset(dataset, range(min(args.limit, len(dataset))))
-            else:
-                dataset = labelled_images(args.data, args.preprocess, read_model(args.models[0]),
-                                          synsets=args.synsets, limit=args.limit)
+            images = detection_images if args.task == "detection" else labelled_images
+            dataset = images(args.data, args.preprocess, read_model(args.models[0]), synsets=args.synsets,
+                             limit=args.limit)
         elif args.task == "detection":
             raise OvSparsityError("benchmark --task detection needs --data DIR (images to find boxes in)")
         seconds = 10.0 if args.seconds is None else args.seconds

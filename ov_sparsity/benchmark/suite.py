@@ -276,7 +276,7 @@ def finished_run(target: Path) -> Optional[dict]:
 
 
 def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[float]) -> dict:
-    from ov_sparsity.api import compress, labelled_images
+    from ov_sparsity.api import compress, detection_images, labelled_images
     from ov_sparsity.benchmark.measure import benchmark_models
     from ov_sparsity.benchmark.results import make_results
     from ov_sparsity.graph import read_model
@@ -309,17 +309,10 @@ def _run_suite(suite: Suite, out: Path, progress: bool, log, seconds: Optional[f
                           "report": str(target / "report.json"),
                           "global_sparsity": report["global_sparsity"]})
     dataset = None
-    if suite.eval_data and suite.task == "detection":
-        from ov_sparsity.api import resolve_preprocessing
-        from ov_sparsity.data import ImageFolder, Subset
-
-        dataset = ImageFolder(_folder((suite.eval_data, suite.eval_split), out),
-                              resolve_preprocessing(suite.preprocess, read_model(dense)))
-        if suite.eval_limit:
-            dataset = Subset(dataset, range(min(suite.eval_limit, len(dataset))))
-    elif suite.eval_data:
-        dataset = labelled_images(_folder((suite.eval_data, suite.eval_split), out), suite.preprocess,
-                                  read_model(dense), synsets=suite.synsets, limit=suite.eval_limit)
+    if suite.eval_data:
+        images = detection_images if suite.task == "detection" else labelled_images
+        dataset = images(_folder((suite.eval_data, suite.eval_split), out), suite.preprocess, read_model(dense),
+                         synsets=suite.synsets, limit=suite.eval_limit)
     paths = [dense] + [out / "runs" / r.slug / "model.xml" for r in suite.runs]
     labels = ["dense FP32"] + [f"{r.setting} · {r.data}" + (f" · {r.level:.0%}" if r.level is not None else "")
                                for r in suite.runs]
