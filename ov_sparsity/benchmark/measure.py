@@ -86,8 +86,8 @@ def detection(models: list[ov.Model], dataset: Dataset, decoder: Optional[str] =
 
     name = check_detector(models[0], decoder)
     refs = detect(models[0], dataset, name, progress=progress)
-    return [evaluate_detection(m, dataset, None, decoder=name, reference_dets=refs,
-                               progress=progress) for m in models]
+    return [evaluate_detection(m, dataset, None, decoder=name, reference_dets=refs, dets=refs if i == 0 else None,
+                               progress=progress) for i, m in enumerate(models)]
 
 
 def benchmark_models(paths: list, dataset: Optional[Dataset] = None, seconds: float = 10.0,

@@ -88,13 +88,15 @@ def read_annotations(path) -> dict:
 def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Optional[str] = None,
                        reference: Optional[ov.Model] = None, annotations: Optional[dict] = None,
                        threshold: float = DEFAULT_THRESHOLD, batch_size: int = 8, progress: bool = True,
-                       reference_dets: Optional[list] = None, resamples: int = 0, seed: int = 0) -> dict:
+                       reference_dets: Optional[list] = None, dets: Optional[list] = None, resamples: int = 0,
+                       seed: int = 0) -> dict:
     """data: an ImageFolder (its files give the names annotations are matched by). resamples > 0: a bootstrap
-    95% interval of the reference mAP@0.5 over images (seeded)."""
+    95% interval of the reference mAP@0.5 over images (seeded). reference_dets / dets: detections already
+    found (the reference's, the model's), so no model runs twice over the images."""
     name = check_detector(model, decoder)
     if reference is not None and check_detector(reference, decoder) != name:
         raise OvSparsityError("the reference model's head does not decode like the model's")
-    dets = detect(model, data, name, batch_size, progress)
+    dets = dets if dets is not None else detect(model, data, name, batch_size, progress)
     result = {"images": len(dets), "decoder": name, "threshold": threshold,
               "boxes_per_image": float(np.mean([len(d.above(threshold)) for d in dets])) if dets else 0.0}
     if reference is not None or reference_dets is not None:

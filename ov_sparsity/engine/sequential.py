@@ -22,7 +22,7 @@ from openvino import opset15 as ops
 
 from ov_sparsity.data import inputs
 from ov_sparsity.engine.infer import batch_is_dynamic, compile_model, with_dynamic_batch
-from ov_sparsity.graph.batch import free_batch, free_reshapes, static_batch, takes_batch
+from ov_sparsity.graph.batch import FREED, PINNED, batch_mode, free_reshapes, static_batch
 from ov_sparsity.errors import OvSparsityError
 
 Key = tuple  # (name of the producing op in the live model, output port)
@@ -83,8 +83,8 @@ class FrontierWalk:
         self.stats = WalkStats()
         # how each frontier tensor holds the batch (see _layout); a model whose graph pins its batch is
         # walked with its Reshapes freed where that is proven right, else one sample at a time
-        self.freed = not takes_batch(model) and free_batch(model) is not None
-        self.per_sample = not self.freed and not takes_batch(model)
+        mode = batch_mode(model)
+        self.freed, self.per_sample = mode == FREED, mode == PINNED
         if self.per_sample and (static_batch(model) or 1) != 1:
             raise OvSparsityError(f"the model takes only batch {static_batch(model)} and its graph pins it: "
                                   "the sequential pass needs a model that takes batch 1")

@@ -22,7 +22,8 @@ from openvino import opset15 as ops
 
 from ov_sparsity.graph.model_io import core
 
-_VERDICTS: dict = {}  # structural signature -> freed model works (bool)
+_MODES: dict = {}  # structural signature -> batch_mode (the verdict is the graph's, not its weights')
+ANY, FREED, PINNED = "any", "freed", "pinned"
 
 
 def static_batch(model: ov.Model) -> Optional[int]:
@@ -128,18 +129,28 @@ def _same_per_sample(original: ov.Model, freed: ov.Model, seed: int = 0) -> bool
     return True
 
 
+def batch_mode(model: ov.Model) -> str:
+    """ANY: the graph takes other batches as it is; FREED: it does once its pinning Reshapes are freed
+    (free_reshapes), measured right on two samples; PINNED: it runs only at its own batch. Decided once per
+    graph structure (the check reshapes and runs the model)."""
+    key = _signature(model)
+    if key not in _MODES:
+        if takes_batch(model):
+            _MODES[key] = ANY
+        else:
+            try:
+                freed = _rewrite(model)
+                ok = freed is not None and takes_batch(freed) and _same_per_sample(model, freed)
+            except Exception:  # a graph the rewrite cannot handle runs at its own batch
+                ok = False
+            _MODES[key] = FREED if ok else PINNED
+    return _MODES[key]
+
+
 def free_batch(model: ov.Model) -> Optional[ov.Model]:
-    """A clone of a batch-pinned model that takes any batch (dynamic), or None if none was proven right.
-    A model that already takes other batches is returned as a dynamic-batch clone."""
-    if takes_batch(model):
-        return _with_batch(model, ov.Dimension())
-    try:
-        freed = _rewrite(model)
-        if freed is None or not takes_batch(freed):
-            return None
-        key = _signature(model)
-        if key not in _VERDICTS:
-            _VERDICTS[key] = _same_per_sample(model, freed)
-        return _with_batch(freed, ov.Dimension()) if _VERDICTS[key] else None
-    except Exception:  # a graph the rewrite cannot handle runs at its own batch
+    """A dynamic-batch clone of a model that takes any batch, freed where its graph pins it (batch_mode), or
+    None where no freeing was proven right."""
+    mode = batch_mode(model)
+    if mode == PINNED:
         return None
+    return _with_batch(_rewrite(model) if mode == FREED else model, ov.Dimension())

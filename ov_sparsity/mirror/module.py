@@ -20,7 +20,7 @@ import openvino as ov
 import torch
 
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.graph.batch import free_batch, pinning_reshapes, static_batch, takes_batch
+from ov_sparsity.graph.batch import ANY, PINNED, batch_mode, pinning_reshapes, static_batch
 from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.mirror.ops import HANDLERS
 
@@ -130,13 +130,13 @@ class Mirror(torch.nn.Module):
         self.steps: list[Step] = []
         runtime: set = set(self.input_keys)
         # a graph that pins its batch (Reshape constants traced at batch 1) runs freed, as the engine does
-        freed = set()
-        if not takes_batch(model):
-            if free_batch(model) is None:
-                op = pinning_reshapes(model)[0] if pinning_reshapes(model) else model.get_parameters()[0]
-                raise UnsupportedOp(op.get_type_name(), op.get_friendly_name(), "the graph pins batch "
-                                    f"{static_batch(model)} and cannot be freed, and the mirror trains in batches")
-            freed = {op.get_name() for op in pinning_reshapes(model)}
+        mode = batch_mode(model)
+        pinning = pinning_reshapes(model) if mode != ANY else []
+        if mode == PINNED:
+            op = pinning[0] if pinning else model.get_parameters()[0]
+            raise UnsupportedOp(op.get_type_name(), op.get_friendly_name(), "the graph pins batch "
+                                f"{static_batch(model)} and cannot be freed, and the mirror trains in batches")
+        freed = {op.get_name() for op in pinning}
         for node in model.get_ordered_ops():
             kind = node.get_type_name()
             if kind in ("Parameter", "Result"):
