@@ -136,7 +136,8 @@ class Recovery(Algorithm):
             return model
         try:
             student = Mirror(model, relative=True)
-            teacher = Mirror(ctx.dense_model, masks=False)
+            # the model the run started from: after channels were removed `dense_model` is the pruned one
+            teacher = Mirror(ctx.original, masks=False)
         except UnsupportedOp as exc:
             log.warning("%s: %s; the model keeps the per-layer result", self.name, exc)
             ctx.reports[self.name] = {"skipped": str(exc), "unsupported_op": exc.op_type}
@@ -154,9 +155,9 @@ class Recovery(Algorithm):
         order = np.random.default_rng(ctx.seed).permutation(n)
         n_hold = int(round(p.holdout * n)) if n >= 10 else 0
         hold, train = np.sort(order[:n_hold]), order[n_hold:]
-        taps = block_outputs(ctx.dense_model, p.max_taps)
+        taps = block_outputs(ctx.original, p.max_taps)
         taps = [k for k in taps if k in set(student.output_keys) or _computed(student, k)]
-        classifier = is_classifier(ctx.dense_model)
+        classifier = is_classifier(ctx.original)
         taps = _same_shapes(student, teacher, model_inputs.take(samples, slice(0, 1)), taps)
         held_targets = _Targets(teacher, model_inputs.take(samples, hold), taps, p.batch_size) if n_hold else None
         augment = p.augment and not isinstance(samples, dict) and samples.ndim == 4
