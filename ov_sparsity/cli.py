@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--recovery", choices=("auto", "none", "model", "block", "block+model"),
                    help="after second-order pruning, fit the sparse model to the dense one through a torch mirror "
                         "of the IR: whole-model distillation ('model'), block by block ('block'), or both; "
-                        "'auto' (default): 'model' on real calibration data, none on synthetic data")
+                        "'auto' (default): 'model' on real calibration data; none on synthetic data, except --udfc "
+                        "on models of at most 200M MACs (distilled on 2,000 fractals before the weights go to "
+                        "their grid)")
     c.add_argument("--recovery-minutes", type=cli_type("recovery_minutes"),
                    help="cap the recovery's training time (results then depend on the machine's speed)")
     c.add_argument("--allocation", choices=("threshold", "loss", "measured"),
@@ -267,8 +269,12 @@ def cmd_compress(args) -> int:
             udfc["refit"] = False
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
             config.engine.type, config.engine.data_source = "data_free", "fractal"
+        if _real_data(args):  # the run's own images: Recovery after UDFC (FP32 weights), not UDFC's fractal one
+            udfc["recovery"] = "none"
+            _append_recovery(config, args, recovery, udfc_only)
+        elif recovery is not None and udfc_only:
+            udfc["recovery"] = recovery  # between the channels and the grid, on fractals
         config.set_algorithm_params("UDFC", udfc, first=True)
-        _append_recovery(config, args, recovery, udfc_only)
         if args.weight_bits == 8:
             config.ensure_int8()
     if args.embedding_sparsity is not None:
@@ -295,16 +301,19 @@ def cmd_compress(args) -> int:
 def _append_recovery(config, args, recovery, structural_only: bool, by_default: bool = True) -> None:
     """Recovery after channels are removed (with no WeightSparsity to run it): asked for, or by default
     (`by_default`) on real data with FP32 weights."""
-    from ov_sparsity.config.schema import SYNTHETIC_SOURCES
-
     if not structural_only:
         return
-    real = args.data is not None and args.data not in SYNTHETIC_SOURCES
     mode = recovery if recovery is not None else "auto"
     if mode == "auto":
-        mode = "model" if real and args.weight_bits is None and by_default else "none"
+        mode = "model" if _real_data(args) and args.weight_bits is None and by_default else "none"
     if mode != "none":
         config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
+
+
+def _real_data(args) -> bool:
+    from ov_sparsity.config.schema import SYNTHETIC_SOURCES
+
+    return args.data is not None and args.data not in SYNTHETIC_SOURCES
 
 
 def _recovery_setting(args):

@@ -192,3 +192,49 @@ def test_recovery_minutes_reach_the_algorithm(tmp_path, image_folder):
     ws = next(a for a in report["algorithms"] if a["name"] == "WeightSparsity")
     assert ws["params"]["recovery"] == {"mode": "model", "time_budget_s": 0.0}
     assert report["algorithm_reports"]["Recovery"]["steps"] <= 3  # 24 images: a 2-step schedule
+
+
+def _udfc_config(tmp_path, xml, **udfc):
+    config = {"model": {"model_name": "m", "model": xml},
+              "engine": {"type": "data_free", "data_source": "fractal", "preprocessing": "cifar10"},
+              "compression": {"algorithms": [{"name": "UDFC", "params": {"prune_ratio": 0.25, **udfc}}]}}
+    path = tmp_path / "udfc.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_data_free_udfc_distils_on_fractals_before_the_weights_go_to_their_grid(tmp_path):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    out = tmp_path / "out"
+    config = _udfc_config(tmp_path, xml, weight_bits=4, recovery_samples=48,
+                          recovery={"epochs": 4, "batch_size": 8, "patience": 50, "min_gain": 0.0})
+    assert main(["-q", "compress", xml, "-o", str(out), "-c", config]) == 0
+    report = json.loads((out / "report.json").read_text())
+    udfc, recovery = report["algorithm_reports"]["UDFC"], report["algorithm_reports"]["Recovery"]
+    assert udfc["channels_removed"] > 0 and udfc["weight_bits"] == 4 and udfc["recovery"] == recovery
+    assert recovery["samples"] == 48 and recovery["applied"]
+    assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]  # taught by the original model
+    for op in find_weighted_ops(ov.Core().read_model(str(out / "model.xml"))):
+        rows = op.to_rows(op.weight())
+        assert max(len(np.unique(r)) for r in rows) <= 16  # trained in FP32, then put on the 4-bit grid
+
+
+def test_udfc_recovery_auto_is_off_for_models_too_costly_to_train(tmp_path, monkeypatch):
+    from ov_sparsity.algorithms.udfc import algorithm as udfc_algorithm
+    from ov_sparsity.cli import main
+
+    monkeypatch.setattr(udfc_algorithm, "RECOVERY_MAX_MACS", 0)
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    out = tmp_path / "out"
+    assert main(["-q", "compress", xml, "-o", str(out), "-c", _udfc_config(tmp_path, xml)]) == 0
+    reports = json.loads((out / "report.json").read_text())["algorithm_reports"]
+    assert "recovery" not in reports["UDFC"] and "Recovery" not in reports
+
+
+def test_a_bad_udfc_recovery_setting_is_named():
+    with pytest.raises(OvSparsityError, match="recovery"):
+        create_algorithm("UDFC", {"recovery": "sometimes"})
+    with pytest.raises(OvSparsityError, match="epochz"):
+        create_algorithm("UDFC", {"recovery": {"epochz": 3}})

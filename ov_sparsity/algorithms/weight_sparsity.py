@@ -23,16 +23,13 @@ from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
 from ov_sparsity.algorithms.magnitude import MAGNITUDE_ALIASES, MagnitudeSparsity
 from ov_sparsity.algorithms.obs.algorithm import SecondOrderSparsity
 from ov_sparsity.algorithms.params import check_range
-from ov_sparsity.algorithms.recovery import Recovery
+from ov_sparsity.algorithms.recovery.setting import check_recovery, recovery_step
 from ov_sparsity.algorithms.schedule import Schedule
 from ov_sparsity.engine.evaluate import evaluate
 from ov_sparsity.engine.statistics import StatRequest
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity
-
-
-RECOVERY_MODES = ("auto", "none", "model", "block", "block+model")
 
 
 class SparsityNotReached(RuntimeError):
@@ -106,14 +103,7 @@ class WeightSparsityParams:
                                   "with method 'magnitude'")
         if self.max_accuracy_drop is not None:
             check_range("max_accuracy_drop", self.max_accuracy_drop, 0.0, 100.0)
-        if isinstance(self.recovery, str):
-            if self.recovery not in RECOVERY_MODES:
-                raise OvSparsityError(f"parameter 'recovery' must be one of {', '.join(RECOVERY_MODES)} or a "
-                                      f"mapping of Recovery parameters, got {self.recovery!r}")
-        elif isinstance(self.recovery, dict):
-            Recovery(**self.recovery)  # unknown keys and bad values named now, not after the pruning
-        else:
-            raise OvSparsityError(f"parameter 'recovery' must be a mode name or a mapping, got {self.recovery!r}")
+        check_recovery(self.recovery)
 
 
 def first_convolutions(model: ov.Model) -> list:
@@ -236,14 +226,6 @@ class WeightSparsity(Algorithm):
 
     def _recovery(self, ctx: Context):
         """The Recovery step this run takes, or None."""
-        r = self.params.recovery
-        if isinstance(r, dict):
-            return Recovery(**r)
-        if r == "none":
-            return None
-        if r == "auto":
-            synthetic = getattr(ctx.dataset, "synthetic", False)
-            if self.params.method != "second_order" or synthetic:
-                return None
-            r = "model"
-        return Recovery(mode=r)
+        synthetic = getattr(ctx.dataset, "synthetic", False)
+        auto = {"mode": "model"} if self.params.method == "second_order" and not synthetic else None
+        return recovery_step(self.params.recovery, auto)
