@@ -162,7 +162,7 @@ class UDFC(Algorithm):
         auto = None
         if p.statistics == "fractal" and complexity(model)["macs"] <= RECOVERY_MAX_MACS:
             auto = RECOVERY_AUTO
-        return recovery_step(p.recovery, auto)
+        return recovery_step(p.recovery, auto, **RECOVERY_AUTO)  # a mode or a mapping: the rest as auto
 
     def _compress(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
