@@ -238,3 +238,15 @@ def test_a_bad_udfc_recovery_setting_is_named():
         create_algorithm("UDFC", {"recovery": "sometimes"})
     with pytest.raises(OvSparsityError, match="epochz"):
         create_algorithm("UDFC", {"recovery": {"epochz": 3}})
+
+
+def test_recovery_flag_reaches_data_free_udfc(tmp_path):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    out = tmp_path / "out"
+    assert main(["-q", "compress", xml, "-o", str(out), "--udfc", "--prune-ratio", "0.25", "--preprocess", "cifar10",
+                 "--recovery", "none"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [a["params"]["recovery"] for a in report["algorithms"]] == ["none"]
+    assert "Recovery" not in report["algorithm_reports"]
