@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after second-order pruning, fit the sparse model to the dense one through a torch mirror "
                         "of the IR: whole-model distillation ('model'), block by block ('block'), or both; "
                         "'auto' (default): 'model' on real calibration data; none on synthetic data, except --udfc "
-                        "on models of at most 200M MACs (distilled on 2,000 fractals before the weights go to "
-                        "their grid)")
+                        "and --speedup on models of at most 200M MACs (distilled on 2,000 fractals after the "
+                        "channels are removed)")
     c.add_argument("--recovery-minutes", type=cli_type("recovery_minutes"),
                    help="cap the recovery's training time (results then depend on the machine's speed)")
     c.add_argument("--allocation", choices=("threshold", "loss", "measured"),
@@ -282,12 +282,15 @@ def cmd_compress(args) -> int:
     if args.speedup is not None:
         if not args.data and not args.config:
             config.engine.type, config.engine.data_source = "data_free", "fractal"
-        config.set_algorithm_params("ChannelPruning", {"speedup": args.speedup, "precision": "int8" if args.int8
-                                                       else "fp32", "latency_batch": args.latency_batch or 1},
-                                    first=True)
-        # not by default: on channel-pruned models to a speed-up it was never kept (MobileNetV2 and ResNet-56,
-        # two runs each: the held-out loss fell by less than the 5% asked; docs/results.md), and cost 106 s
-        _append_recovery(config, args, recovery, udfc_only, by_default=False)
+        cp = {"speedup": args.speedup, "precision": "int8" if args.int8 else "fp32",
+              "latency_batch": args.latency_batch or 1}
+        if _real_data(args):  # not by default: on channel-pruned models to a speed-up it was never kept
+            # (MobileNetV2 and ResNet-56, two runs each: the held-out loss fell by less than the 5% asked;
+            # docs/results.md), and cost 106 s
+            _append_recovery(config, args, recovery, udfc_only, by_default=False)
+        elif recovery is not None and udfc_only:
+            cp["recovery"] = recovery  # on fractals, before INT8
+        config.set_algorithm_params("ChannelPruning", cp, first=True)
     if ws:
         config.set_weight_sparsity(**ws)
     if args.int8:

@@ -222,10 +222,10 @@ def test_data_free_udfc_distils_on_fractals_before_the_weights_go_to_their_grid(
 
 
 def test_udfc_recovery_auto_is_off_for_models_too_costly_to_train(tmp_path, monkeypatch):
-    from ov_sparsity.algorithms.udfc import algorithm as udfc_algorithm
+    from ov_sparsity.algorithms.recovery import setting
     from ov_sparsity.cli import main
 
-    monkeypatch.setattr(udfc_algorithm, "RECOVERY_MAX_MACS", 0)
+    monkeypatch.setattr(setting, "FRACTAL_MAX_MACS", 0)
     xml = save(build("residual", hw=32), tmp_path / "m.xml")
     out = tmp_path / "out"
     assert main(["-q", "compress", xml, "-o", str(out), "-c", _udfc_config(tmp_path, xml)]) == 0
@@ -250,3 +250,22 @@ def test_recovery_flag_reaches_data_free_udfc(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert [a["params"]["recovery"] for a in report["algorithms"]] == ["none"]
     assert "Recovery" not in report["algorithm_reports"]
+
+
+def test_channel_pruning_on_fractals_distils_from_the_original(tmp_path):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    config = {"model": {"model_name": "m", "model": xml},
+              "engine": {"type": "data_free", "data_source": "fractal", "preprocessing": "cifar10", "subset_size": 40},
+              "compression": {"algorithms": [{"name": "ChannelPruning", "params": {
+                  "prune_ratio": 0.25, "recovery_samples": 48,
+                  "recovery": {"epochs": 4, "batch_size": 8, "patience": 50, "min_gain": 0.0}}}]}}
+    path = tmp_path / "cp.json"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "out"
+    assert main(["-q", "compress", xml, "-o", str(out), "-c", str(path)]) == 0
+    reports = json.loads((out / "report.json").read_text())["algorithm_reports"]
+    recovery = reports["ChannelPruning"]["recovery"]
+    assert recovery == reports["Recovery"] and recovery["samples"] == 48 and recovery["applied"]
+    assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]

@@ -16,7 +16,7 @@ import openvino as ov
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range, check_shared
-from ov_sparsity.algorithms.recovery.setting import check_recovery, recovery_step
+from ov_sparsity.algorithms.recovery.setting import FRACTAL_SAMPLES, check_recovery, distil_on_fractals, fractal_recovery
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
@@ -25,16 +25,11 @@ from ov_sparsity.data import NoiseDataset
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.channels import ChannelGroup, channel_group, remove_channels
-from ov_sparsity.graph.complexity import complexity
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
 from ov_sparsity.progress import bar
 
 BN_KEY = ["ov_sparsity", "batchnorm"]
-# recovery 'auto' on synthetic images: 10 epochs over 2,000 fractals took ResNet-56 (125.5M MACs per image)
-# 3 minutes on 2 cores; MobileNetV2 (300.8M, depthwise layers slow to train) would take ~40 (cost, not accuracy)
-RECOVERY_MAX_MACS = 200e6
-RECOVERY_AUTO = {"mode": "model", "epochs": 10.0, "augment": True, "patience": 1000}
 
 
 @dataclass
@@ -56,12 +51,11 @@ class UDFCParams:
     num_samples: int = 256
     # after the channels are removed and rebuilt: the pruned model distilled from the original one
     # (algorithms/recovery, whole model) on `recovery_samples` synthetic images, before the weights go to
-    # their grid. 'auto': on with fractal statistics for models of at most RECOVERY_MAX_MACS per image
-    # (30% + 6-bit, fractals: ResNet-56 75.28 -> 76.52, ResNet-20 47.13 -> 54.00; with 500 images instead of
-    # 2,000 ResNet-56 fell to 73.75: docs/results.md), none otherwise (real data: the CLI adds Recovery after
-    # UDFC); 'none'; a mode; or a mapping of Recovery parameters
+    # their grid. 'auto': on with fractal statistics for models of at most 200M MACs per image
+    # (recovery/setting.py, measured there), none otherwise (real data: the CLI adds Recovery after UDFC);
+    # 'none'; a mode; or a mapping of Recovery parameters
     recovery: Any = "auto"
-    recovery_samples: int = 2000
+    recovery_samples: int = FRACTAL_SAMPLES
     ignored_scope: Any = None
 
     def __post_init__(self):
@@ -139,11 +133,7 @@ class UDFC(Algorithm):
         try:  # channels out and rebuilt in FP32, distilled, then (a second pass) the weights to their grid
             model = self._compress(model, ctx)
             report = ctx.reports[self.name]
-            images = FractalDataset(p.recovery_samples, ctx.preprocessing, seed=ctx.seed, progress=ctx.progress)
-            rctx = Context(dense_model=original, dataset=images, seed=ctx.seed, progress=ctx.progress,
-                           preprocessing=ctx.preprocessing)
-            model = recovery.apply(model, rctx)
-            ctx.reports["Recovery"] = rctx.reports[recovery.name]
+            model = distil_on_fractals(model, original, recovery, ctx, p.recovery_samples)
             if p.weight_bits is not None:
                 self.params = replace(p, prune_ratio=0.0)
                 model = self._compress(model, ctx)
@@ -157,12 +147,9 @@ class UDFC(Algorithm):
     def _recovery(self, model: ov.Model):
         """The Recovery step between the channels and the grid, or None."""
         p = self.params
-        if p.prune_ratio <= 0:
+        if p.prune_ratio <= 0 or (p.recovery == "auto" and p.statistics != "fractal"):
             return None
-        auto = None
-        if p.statistics == "fractal" and complexity(model)["macs"] <= RECOVERY_MAX_MACS:
-            auto = RECOVERY_AUTO
-        return recovery_step(p.recovery, auto, **RECOVERY_AUTO)  # a mode or a mapping: the rest as auto
+        return fractal_recovery(p.recovery, model)
 
     def _compress(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
