@@ -203,5 +203,10 @@ def drop_branch(model: ov.Model, group: ChannelGroup, value: np.ndarray) -> None
     rank = len(merge.get_output_partial_shape(0))
     const = ops.constant(np.asarray(value, np.float32).reshape((1, -1) + (1,) * (rank - 2)))
     const.set_friendly_name(group.name + "/dropped_branch")
-    merge.input(port).replace_source_output(const.output(0))
+    skip = merge.input(1 - port).get_source_output()
+    # the constant always second: with it first, OpenVINO's CPU plugin (2026.4) failed to compile ResNet-56 at
+    # a dynamic batch with one of a stage's first three blocks kept and the rest dropped ("Can not create
+    # StaticMemory object"); with it second it compiled (found by the speed-up search, docs/results.md)
+    merge.input(0).replace_source_output(skip)
+    merge.input(1).replace_source_output(const.output(0))
     model.validate_nodes_and_infer_types()
