@@ -96,34 +96,6 @@ class _FakeCpu:
         monkeypatch.setattr(lat, "interleaved_latency", interleaved_latency)
 
 
-def test_joint_costs_turn_the_dp_away_from_a_pair_that_costs_more_together():
-    """Three groups, each droppable (width 0) with the same saving; a and b cost 0.1 alone but 2.0 together
-    (consecutive residual branches), c costs 0.3 alone. Two drops are needed: the sum prefers a + b, the
-    joint measurement c with one of them."""
-    from ov_sparsity.algorithms.structured.joint import JointCosts
-
-    widths = {n: [4, 0] for n in "abc"}
-    dense = {n: 4 for n in "abc"}
-    alone = {"a": 0.1, "b": 0.1, "c": 0.3}
-
-    def loss(w):
-        gone = {n for n, v in w.items() if v == 0}
-        return 2.0 if {"a", "b"} <= gone else sum(alone[n] for n in gone)
-
-    savings = {n: np.array([0.0, 1.0]) for n in "abc"}
-    costs = {n: np.array([0.0, alone[n]]) for n in "abc"}
-    joint = JointCosts(costs, widths, dense, loss)
-    assert joint.solve(lambda c: choose_widths(savings, costs, 2.0), rounds=0)[1] == 2.0  # the sum alone
-    choice, held, predicted = joint.solve(lambda c: choose_widths(savings, c, 2.0))
-    gone = {n for n, j in choice.items() if j == 1}
-    assert len(gone) == 2 and "c" in gone and held == pytest.approx(0.4)
-    assert held <= 1.25 * predicted
-    assert joint.corrections[0]["joint_loss"] == 2.0
-    assert set(joint.corrections[0]["raised"]) == {"a", "b"}  # each costs 1.9 in the other's company
-    assert joint.corrections[0]["raised"]["a"]["in_context"] == pytest.approx(1.9)
-    assert costs["a"][1] == 0.1  # the caller's costs are not modified
-
-
 @pytest.mark.parametrize("target", [1.2, 1.5])
 def test_speedup_widths_meet_a_fake_latency_budget(target, monkeypatch):
     from ov_sparsity.algorithms.base import Context
@@ -221,23 +193,3 @@ def test_unreachable_speedup_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--speedup 50 is beyond what removing channels can give here: with every" in err[0]
     assert not (tmp_path / "o").exists()
-
-
-def test_residual_branches_dropped_in_a_row_compile_at_a_dynamic_batch(tmp_path):
-    """ResNet-56 with the first block of a stage kept and the other eight dropped: with the constant as the
-    Add's first input OpenVINO's CPU plugin refused to compile it at a dynamic batch (found by the
-    speed-up search); drop_branch puts it second."""
-    from ov_sparsity.engine.infer import compile_model
-    from ov_sparsity.graph.channels import drop_branch, residual_branch
-    from tests.test_mirror import _exported
-
-    model = _exported("resnet56_cifar10", tmp_path)
-    droppable = [g for g in find_channel_groups(model) if residual_branch(g) is not None]
-    assert len(droppable) == 27
-    for g in droppable[1:9]:
-        drop_branch(model, g, np.full(g.consumers[0][0].get_output_partial_shape(0)[1].get_length(), 0.1))
-    consts = [n for n in model.get_ordered_ops() if n.get_friendly_name().endswith("/dropped_branch")]
-    assert len(consts) == 8
-    assert all(i.get_index() == 1 for c in consts for i in c.output(0).get_target_inputs())
-    out = compile_model(model)(np.zeros((3, 3, 32, 32), np.float32))[0]
-    assert out.shape == (3, 10) and np.isfinite(out).all()

@@ -157,19 +157,11 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     clock = clock or _Clock()
     clock("latency tables")
     savings = {n: table[n][0] - table[n] for n in plans}
-    joint = None
     if sensitivity_values is not None:
-        from ov_sparsity.algorithms.recovery.losses import is_classifier
-        from ov_sparsity.algorithms.structured.joint import JointCosts
-        from ov_sparsity.algorithms.structured.sensitivity import held_out_loss, measured_costs
-        from ov_sparsity.engine.infer import first_output
+        from ov_sparsity.algorithms.structured.sensitivity import measured_costs
 
         costs = measured_costs(model, plans, widths, moments, sensitivity_values, ctx.progress, stride=SENSITIVITY_STRIDE)
         clock("sensitivity")
-        reference_out, classifier = first_output(model, sensitivity_values), is_classifier(model)
-        joint = JointCosts(costs, widths, {n: p.channels for n, p in plans.items()},
-                           lambda w: held_out_loss(model, plans, w, moments, sensitivity_values, reference_out,
-                                                   classifier))
     else:
         costs = {n: np.asarray([plans[n].cost(w) for w in widths[n]]) for n in plans}
     timed = _int8_timer(ctx) if int8 else None
@@ -200,20 +192,13 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     low, high = 0.0, reachable  # the saving asked of the DP: bisected between too little and too much
     rounds, tried = [], []
     for _ in range(6):
-        if joint is not None:  # measured whole, the costs corrected where the sum misjudged it (joint.py)
-            choice, held_loss, predicted = joint.solve(lambda c: choose_widths(savings, c, need))
-        else:
-            choice = choose_widths(savings, costs, need)
-            held_loss = predicted = float(sum(costs[n][j] for n, j in choice.items()))
-        clock("held-out checks")
+        choice = choose_widths(savings, costs, need)
         chosen = {n: widths[n][j] for n, j in choice.items()}
         dense, pruned = measure(chosen)
-        clock("candidates timed")
         achieved = dense["median_ms"] / pruned["median_ms"]
         rounds.append({"need_ms": need, "predicted_saving_ms": float(sum(savings[n][j] for n, j in choice.items())),
-                       "dense": dense, "pruned": pruned, "speedup": achieved,
-                       "held_out_loss": held_loss, "predicted_loss": predicted})
-        tried.append((chosen, achieved, held_loss, len(rounds)))  # chosen between by the held-out loss
+                       "dense": dense, "pruned": pruned, "speedup": achieved})
+        tried.append((chosen, achieved, float(sum(costs[n][j] for n, j in choice.items())), len(rounds)))
         log.info("speed-up round %d: x%.3f (target x%.3f)", len(rounds), achieved, target)
         if target * 0.995 <= achieved <= target * 1.05:
             break
@@ -237,7 +222,6 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
               "timed_as": ("tables: an INT8 proxy (FakeQuantize on every convolution/MatMul input and weight); "
                            "whole models: quantized by DefaultQuantization, as the output is" if int8 else "FP32"),
               "costs": "measured through the network" if sensitivity_values is not None else "structured OBS",
-              "cost_corrections": joint.corrections if joint is not None else [],
               "block_scan_ms": {str(k): v for k, v in scan.items()}, "dense_ms": dense_ms,
               "ceiling": ceiling, "widths": {n: {"dense": plans[n].channels, "kept": chosen[n],
                                                  "candidates": widths[n],

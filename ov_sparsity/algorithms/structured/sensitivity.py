@@ -24,21 +24,13 @@ def output_loss(out: np.ndarray, dense: np.ndarray, classifier: bool) -> float:
     return float((np.exp(p) * (p - q)).sum(1).mean())
 
 
-def held_out_loss(model: ov.Model, plans: dict, widths: dict, moments: dict, values: np.ndarray,
-                  dense: np.ndarray, classifier: bool) -> float:
-    """The output loss on `values` of `model` at `widths` (channels removed, consumers rebuilt)."""
-    from ov_sparsity.algorithms.structured.algorithm import apply_widths
-
-    trial = model.clone()
-    apply_widths(trial, plans, widths, moments)
-    return output_loss(first_output(trial, values), dense, classifier)
-
-
 def measured_costs(model: ov.Model, plans: dict, widths: dict, moments: dict, values: np.ndarray,
                    progress: bool = True, stride: int = 1) -> dict:
     """{group: output loss at each of widths[group]} (0 at the dense width), one group narrowed at a time.
     With `stride` > 1 only every stride-th width (and the narrowest) is measured and the widths between
     are interpolated linearly (the curves are smooth; each measurement is a compiled model)."""
+    from ov_sparsity.algorithms.structured.algorithm import apply_widths
+
     classifier = is_classifier(model)
     dense = first_output(model, values)
     dense_widths = {n: p.channels for n, p in plans.items()}
@@ -50,8 +42,9 @@ def measured_costs(model: ov.Model, plans: dict, widths: dict, moments: dict, va
         for name, candidates in widths.items():
             measured = {0: 0.0}
             for j in picks[name]:
-                measured[j] = held_out_loss(model, plans, {**dense_widths, name: candidates[j]}, moments, values,
-                                            dense, classifier)
+                trial = model.clone()
+                apply_widths(trial, plans, {**dense_widths, name: candidates[j]}, moments)
+                measured[j] = output_loss(first_output(trial, values), dense, classifier)
                 pbar.update(1)
             known = sorted(measured)
             curve = np.interp(np.arange(len(candidates)), known, [measured[j] for j in known])
