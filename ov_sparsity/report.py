@@ -117,6 +117,8 @@ def summary_lines(report: dict) -> list[str]:
     if "speedup" in cp:
         sp = cp["speedup"]
         verdict = "met" if sp["met"] else f"MISSED by {100 * (1 - sp['achieved'] / sp['target']):.1f}%"
+        if sp["met"] and not sp.get("within_5_percent", True):
+            verdict += f", {100 * (sp['achieved'] / sp['target'] - 1):.0f}% over: more removed than needed"
         proxy = " proxy" if "proxy" in sp.get("timed_as", "").split(";")[-1] else ""
         lines.append(f"speed-up        x{sp['achieved']:.3f} measured for x{sp['target']:g} ({verdict}; "
                      f"{sp['precision']}{proxy}, batch {sp['latency_batch']}, channel block {sp['block_multiple']}"

@@ -134,6 +134,8 @@ def test_a_residual_branch_is_dropped_where_narrowing_cannot_meet_the_budget(mon
     report = ctx.reports["ChannelPruning"]
     assert report["blocks_dropped"] == ["block_conv1"] and report["speedup"]["met"]
     assert report["speedup"]["widths"]["block_conv1"]["candidates"][-1] == 0
+    # x1.4 for x1.3 (nothing between x1.17 and x1.4 to choose): the report says by how much it went over
+    assert not report["speedup"]["within_5_percent"] and "8% over" in report["speedup"]["over"]
     names = {n.get_friendly_name() for n in pruned.get_ordered_ops()}
     assert not {"block_conv1", "block_conv2"} & names
     merge = next(n for n in model.get_ordered_ops() if n.get_type_name() == "Add"

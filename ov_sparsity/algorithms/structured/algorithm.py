@@ -230,6 +230,14 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
         report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}: the group tables predicted more saving than "
                           "the whole model shows (fixed per-layer costs, fused ops), and 6 rounds of bisecting "
                           "the asked saving did not close it")
+    elif not report["within_5_percent"]:
+        short = [t[1] for t in tried if t[1] < target * 0.995]
+        dense_range = [r["dense"]["median_ms"] for r in rounds]
+        report["over"] = (f"measured ×{achieved:.3f} for ×{target:g}, {100 * (achieved / target - 1):.0f}% over: no "
+                          "candidate closer to the target measured at or above it"
+                          + (f" (the fastest below it: ×{max(short):.3f})" if short else "")
+                          + f"; this CPU timed the dense model at {min(dense_range):.2f}–{max(dense_range):.2f} ms "
+                          "across the rounds, and more channels were removed than the target needs")
     return chosen, report
 
 
