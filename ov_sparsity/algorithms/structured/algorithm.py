@@ -273,7 +273,7 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
     refit = []
     # a model whose only change is dropped branches needs the refit too: no layer lost output channels, but
     # every layer after a dropped branch sees other inputs (ResNet-56, seven branches dropped: 33.59 -> 80.30)
-    if p.refit and (kept or any(widths[n] < plans[n].channels for n in plans)):
+    if p.refit and any(widths[n] < plans[n].channels for n in plans):  # `kept` alone misses dropped branches
         from ov_sparsity.algorithms.udfc.refit import sequential_refit
 
         refit = sequential_refit(model, reference, refit_values, kept, None, 0.01, progress=ctx.progress)
