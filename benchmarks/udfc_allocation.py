@@ -30,7 +30,7 @@ from ov_sparsity.algorithms.structured.algorithm import (GroupPlan, apply_widths
 from ov_sparsity.algorithms.structured.latency import candidate_widths  # noqa: E402
 from ov_sparsity.algorithms.structured.search import choose_widths  # noqa: E402
 from ov_sparsity.algorithms.structured.sensitivity import measured_costs  # noqa: E402
-from ov_sparsity.algorithms.recovery.setting import FRACTAL_AUTO  # noqa: E402
+from ov_sparsity.algorithms.recovery.setting import CHANNEL_AUTO  # noqa: E402
 from ov_sparsity.algorithms.udfc.refit import sequential_refit  # noqa: E402
 from ov_sparsity.api import model_preprocessing  # noqa: E402
 from ov_sparsity.config.schema import EngineSection  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     if args.distil:
         ctx = Context(dense_model=reference, dataset=FractalDataset(2000, pp, seed=0, progress=False), seed=0,
                       progress=False)
-        Recovery(**FRACTAL_AUTO).apply(model, ctx)
+        Recovery(**CHANNEL_AUTO).apply(model, ctx)
         r = ctx.reports["Recovery"]
         print(f"distillation: held-out KL {r['held_out_loss_start']} -> {r['held_out_loss_end']}, {r['seconds']} s")
         ov.save_model(model, args.output.replace(".xml", "_fp32.xml"), compress_to_fp16=False)

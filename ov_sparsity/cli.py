@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--recovery", choices=("auto", "none", "model", "block", "block+model"),
                    help="after second-order pruning, fit the sparse model to the dense one through a torch mirror "
                         "of the IR: whole-model distillation ('model'), block by block ('block'), or both; "
-                        "'auto' (default): 'model' on real calibration data; none on synthetic data, except --udfc "
-                        "and --speedup on models of at most 200M MACs (distilled on 2,000 fractals after the "
-                        "channels are removed)")
+                        "'auto' (default): 'model' on real calibration data (after --speedup on models of at most "
+                        "200M MACs); none on synthetic data, except --udfc and --speedup on models of at most 200M "
+                        "MACs (distilled on 2,000 fractals after the channels are removed)")
     c.add_argument("--recovery-minutes", type=cli_type("recovery_minutes"),
                    help="cap the recovery's training time (results then depend on the machine's speed)")
     c.add_argument("--allocation", choices=("threshold", "loss", "measured"),
@@ -284,12 +284,8 @@ def cmd_compress(args) -> int:
             config.engine.type, config.engine.data_source = "data_free", "fractal"
         cp = {"speedup": args.speedup, "precision": "int8" if args.int8 else "fp32",
               "latency_batch": args.latency_batch or 1}
-        if _real_data(args):  # not by default: on channel-pruned models to a speed-up it was never kept
-            # (MobileNetV2 and ResNet-56, two runs each: the held-out loss fell by less than the 5% asked;
-            # docs/results.md), and cost 106 s
-            _append_recovery(config, args, recovery, udfc_only, by_default=False)
-        elif recovery is not None and udfc_only:
-            cp["recovery"] = recovery  # on fractals, before INT8
+        if recovery is not None and udfc_only:
+            cp["recovery"] = recovery  # ChannelPruning's own step, before INT8: on the images, or on fractals
         config.set_algorithm_params("ChannelPruning", cp, first=True)
     if ws:
         config.set_weight_sparsity(**ws)
@@ -301,14 +297,14 @@ def cmd_compress(args) -> int:
     return 0
 
 
-def _append_recovery(config, args, recovery, structural_only: bool, by_default: bool = True) -> None:
+def _append_recovery(config, args, recovery, structural_only: bool) -> None:
     """Recovery after channels are removed (with no WeightSparsity to run it): asked for, or by default
-    (`by_default`) on real data with FP32 weights."""
+    on real data with FP32 weights."""
     if not structural_only:
         return
     mode = recovery if recovery is not None else "auto"
     if mode == "auto":
-        mode = "model" if _real_data(args) and args.weight_bits is None and by_default else "none"
+        mode = "model" if _real_data(args) and args.weight_bits is None else "none"
     if mode != "none":
         config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
 

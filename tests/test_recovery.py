@@ -225,7 +225,7 @@ def test_udfc_recovery_auto_is_off_for_models_too_costly_to_train(tmp_path, monk
     from ov_sparsity.algorithms.recovery import setting
     from ov_sparsity.cli import main
 
-    monkeypatch.setattr(setting, "FRACTAL_MAX_MACS", 0)
+    monkeypatch.setattr(setting, "CHANNEL_MAX_MACS", 0)
     xml = save(build("residual", hw=32), tmp_path / "m.xml")
     out = tmp_path / "out"
     assert main(["-q", "compress", xml, "-o", str(out), "-c", _udfc_config(tmp_path, xml)]) == 0
@@ -269,3 +269,25 @@ def test_channel_pruning_on_fractals_distils_from_the_original(tmp_path):
     recovery = reports["ChannelPruning"]["recovery"]
     assert recovery == reports["Recovery"] and recovery["samples"] == 48 and recovery["applied"]
     assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]
+
+
+def test_channel_pruning_on_real_images_distils_on_them_from_the_original(tmp_path, image_folder):
+    from ov_sparsity.cli import main
+
+    xml = save(build("residual", hw=32), tmp_path / "m.xml")
+    settings = {"prune_ratio": 0.25, "recovery": {"epochs": 4, "batch_size": 8, "patience": 50, "min_gain": 0.0}}
+    for recovery, expected in ((settings["recovery"], True), ("none", False)):
+        config = {"model": {"model_name": "m", "model": xml},
+                  "engine": {"data_source": str(image_folder), "preprocessing": "cifar10"},
+                  "compression": {"algorithms": [{"name": "ChannelPruning",
+                                                  "params": {**settings, "recovery": recovery}}]}}
+        path = tmp_path / "cp.json"
+        path.write_text(json.dumps(config))
+        out = tmp_path / f"out_{expected}"
+        assert main(["-q", "compress", xml, "-o", str(out), "-c", str(path)]) == 0
+        reports = json.loads((out / "report.json").read_text())["algorithm_reports"]
+        assert ("recovery" in reports["ChannelPruning"]) is expected and ("Recovery" in reports) is expected
+        if expected:  # the run's own 24 images, the original model the teacher
+            recovery = reports["Recovery"]
+            assert recovery["samples"] == 24 and recovery["applied"]
+            assert 1e-3 < recovery["held_out_loss_end"] < recovery["held_out_loss_start"]

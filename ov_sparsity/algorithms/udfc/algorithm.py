@@ -16,7 +16,7 @@ import openvino as ov
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range, check_shared
-from ov_sparsity.algorithms.recovery.setting import FRACTAL_SAMPLES, check_recovery, distil_on_fractals, fractal_recovery
+from ov_sparsity.algorithms.recovery.setting import FRACTAL_SAMPLES, check_recovery, distil_on_fractals, channel_recovery
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
@@ -149,7 +149,7 @@ class UDFC(Algorithm):
         p = self.params
         if p.prune_ratio <= 0 or (p.recovery == "auto" and p.statistics != "fractal"):
             return None
-        return fractal_recovery(p.recovery, model)
+        return channel_recovery(p.recovery, model)
 
     def _compress(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
