@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--recovery", choices=("auto", "none", "model", "block", "block+model"),
                    help="after second-order pruning, fit the sparse model to the dense one through a torch mirror "
                         "of the IR: whole-model distillation ('model'), block by block ('block'), or both; "
-                        "'auto' (default): 'model' on real calibration data (after --speedup on models of at most "
-                        "200M MACs); none on synthetic data, except --udfc and --speedup on models of at most 200M "
-                        "MACs (distilled on 2,000 fractals after the channels are removed)")
+                        "'auto' (default): 'model' on real calibration data, none on synthetic data; --udfc and "
+                        "--speedup: on models of at most 200M MACs, the model distilled after the channels are "
+                        "removed, on the calibration images or, without them, on 2,000 fractals")
     c.add_argument("--recovery-minutes", type=cli_type("recovery_minutes"),
                    help="cap the recovery's training time (results then depend on the machine's speed)")
     c.add_argument("--allocation", choices=("threshold", "loss", "measured"),
@@ -269,11 +269,8 @@ def cmd_compress(args) -> int:
             udfc["refit"] = False
         if not args.data and not args.config:  # data-free: fractals calibrate INT8 too
             config.engine.type, config.engine.data_source = "data_free", "fractal"
-        if _real_data(args):  # the run's own images: Recovery after UDFC (FP32 weights), not UDFC's fractal one
-            udfc["recovery"] = "none"
-            _append_recovery(config, args, recovery, udfc_only)
-        elif recovery is not None and udfc_only:
-            udfc["recovery"] = recovery  # between the channels and the grid, on fractals
+        if recovery is not None and udfc_only:
+            udfc["recovery"] = recovery  # between the channels and the grid: on the images, or on fractals
         config.set_algorithm_params("UDFC", udfc, first=True)
         if args.weight_bits == 8:
             config.ensure_int8()
@@ -295,18 +292,6 @@ def cmd_compress(args) -> int:
     report = compress(config, args.output, progress=not args.quiet, log=say)
     print("\n".join(summary_lines(report)))
     return 0
-
-
-def _append_recovery(config, args, recovery, structural_only: bool) -> None:
-    """Recovery after channels are removed (with no WeightSparsity to run it): asked for, or by default
-    on real data with FP32 weights."""
-    if not structural_only:
-        return
-    mode = recovery if recovery is not None else "auto"
-    if mode == "auto":
-        mode = "model" if _real_data(args) and args.weight_bits is None else "none"
-    if mode != "none":
-        config.set_algorithm_params("Recovery", mode if isinstance(mode, dict) else {"mode": mode})
 
 
 def _real_data(args) -> bool:

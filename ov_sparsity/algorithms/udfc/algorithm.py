@@ -16,7 +16,8 @@ import openvino as ov
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range, check_shared
-from ov_sparsity.algorithms.recovery.setting import FRACTAL_SAMPLES, check_recovery, distil_on_fractals, channel_recovery
+from ov_sparsity.algorithms.recovery.setting import (FRACTAL_SAMPLES, channel_recovery, check_recovery,
+                                                     distil_on_calibration, distil_on_fractals)
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
@@ -50,10 +51,10 @@ class UDFCParams:
     statistics: Literal["fractal", "noise", "bn", "calibration"] = "fractal"
     num_samples: int = 256
     # after the channels are removed and rebuilt: the pruned model distilled from the original one
-    # (algorithms/recovery, whole model) on `recovery_samples` synthetic images, before the weights go to
-    # their grid. 'auto': on with fractal statistics for models of at most 200M MACs per image
-    # (recovery/setting.py, measured there), none otherwise (real data: the CLI adds Recovery after UDFC);
-    # 'none'; a mode; or a mapping of Recovery parameters
+    # (algorithms/recovery, whole model), before the weights go to their grid: on the run's calibration
+    # images where they are real, else on `recovery_samples` fractals. 'auto': on for models of at most 200M
+    # MACs per image with real images or fractal statistics (recovery/setting.py, measured there); 'none';
+    # a mode; or a mapping of Recovery parameters (CHANNEL_AUTO's settings fill what it leaves out)
     recovery: Any = "auto"
     recovery_samples: int = FRACTAL_SAMPLES
     ignored_scope: Any = None
@@ -125,7 +126,8 @@ class UDFC(Algorithm):
 
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
-        recovery = self._recovery(model)
+        real = ctx.dataset is not None and len(ctx.dataset) > 0 and not getattr(ctx.dataset, "synthetic", False)
+        recovery = self._recovery(model, real)
         if recovery is None:
             return self._compress(model, ctx)
         original = model.clone()
@@ -133,7 +135,10 @@ class UDFC(Algorithm):
         try:  # channels out and rebuilt in FP32, distilled, then (a second pass) the weights to their grid
             model = self._compress(model, ctx)
             report = ctx.reports[self.name]
-            model = distil_on_fractals(model, original, recovery, ctx, p.recovery_samples)
+            if real:
+                model = distil_on_calibration(model, original, recovery, ctx)
+            else:
+                model = distil_on_fractals(model, original, recovery, ctx, p.recovery_samples)
             if p.weight_bits is not None:
                 self.params = replace(p, prune_ratio=0.0)
                 model = self._compress(model, ctx)
@@ -144,10 +149,11 @@ class UDFC(Algorithm):
             self.params = p
         return model
 
-    def _recovery(self, model: ov.Model):
-        """The Recovery step between the channels and the grid, or None."""
+    def _recovery(self, model: ov.Model, real: bool):
+        """The Recovery step between the channels and the grid (`real`: on the run's calibration images), or
+        None."""
         p = self.params
-        if p.prune_ratio <= 0 or (p.recovery == "auto" and p.statistics != "fractal"):
+        if p.prune_ratio <= 0 or (p.recovery == "auto" and p.statistics != "fractal" and not real):
             return None
         return channel_recovery(p.recovery, model)
 
