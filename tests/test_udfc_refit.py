@@ -38,7 +38,7 @@ def test_refit_brings_channel_pruning_closer_to_the_dense_model(bits, factor):
     dense, _ = predict(model, data, progress=False)
     err = {}
     for refit in (False, True):
-        params = {"prune_ratio": 0.4, "statistics": "calibration", "refit": refit}
+        params = {"prune_ratio": 0.4, "statistics": "calibration", "refit": refit, "recovery": "none"}
         if bits:
             params["weight_bits"] = bits
         out = Pipeline([create_algorithm("UDFC", params)]).run(model, data, progress=False)
