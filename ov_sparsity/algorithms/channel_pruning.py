@@ -17,8 +17,8 @@ import openvino as ov
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range, check_shared
-from ov_sparsity.algorithms.recovery.setting import (FRACTAL_SAMPLES, check_recovery, distil_on_calibration,
-                                                     distil_on_fractals, channel_recovery)
+from ov_sparsity.algorithms.recovery.setting import (FRACTAL_SAMPLES, channel_recovery, check_recovery, distil,
+                                                     real_images)
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.graph.channels import ChannelGroup, find_channel_groups, remove_channels
 from ov_sparsity.graph.scope import IgnoredScope
@@ -143,13 +143,9 @@ class ChannelPruning(Algorithm):
         model = prune_with_data(model, groups, p, ctx, self.name)
         if recovery is None or not ctx.reports[self.name]["channels_removed"]:
             return model
-        if not getattr(ctx.dataset, "synthetic", False):
-            model = distil_on_calibration(model, original, recovery, ctx)
-        elif ctx.preprocessing is not None:
-            model = distil_on_fractals(model, original, recovery, ctx, p.recovery_samples)
-        else:
-            return model
-        ctx.reports[self.name]["recovery"] = ctx.reports["Recovery"]
+        if real_images(ctx) or ctx.preprocessing is not None:  # fractals need the model's preprocessing
+            model = distil(model, original, recovery, ctx, p.recovery_samples)
+            ctx.reports[self.name]["recovery"] = ctx.reports["Recovery"]
         return model
 
     def _by_norm(self, model: ov.Model, groups: list, ctx: Context) -> ov.Model:

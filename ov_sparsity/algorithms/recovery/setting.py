@@ -1,7 +1,7 @@
 """The `recovery` parameter shared by the algorithms that run Recovery as their last step (WeightSparsity,
 UDFC, ChannelPruning): a mode name, 'auto' (the algorithm decides), 'none', or a mapping of Recovery
-parameters; and the distillation that channel removal runs, on fractals where it has no real data
-(`distil_on_fractals`), on the calibration images where it has (`distil_on_calibration`)."""
+parameters; and the distillation that channel removal runs (`distil`): on the calibration images where they
+are real, on fractals where they are not."""
 
 from __future__ import annotations
 
@@ -59,25 +59,20 @@ def channel_recovery(value: Any, model):
     return recovery_step(value, auto, **CHANNEL_AUTO)
 
 
-def distil_on_calibration(model, original, recovery, ctx):
-    """`model` (channels removed) distilled from `original` on the run's own calibration set (real data);
-    the report lands in ctx.reports['Recovery']."""
-    from ov_sparsity.algorithms.base import Context
-
-    rctx = Context(dense_model=original, dataset=ctx.dataset, seed=ctx.seed, progress=ctx.progress,
-                   preprocessing=ctx.preprocessing)
-    model = recovery.apply(model, rctx)
-    ctx.reports["Recovery"] = rctx.reports[recovery.name]
-    return model
+def real_images(ctx) -> bool:
+    """Whether the run's calibration set is the user's data (not generated fractals or noise)."""
+    return ctx.dataset is not None and len(ctx.dataset) > 0 and not getattr(ctx.dataset, "synthetic", False)
 
 
-def distil_on_fractals(model, original, recovery, ctx, samples: int):
-    """`model` (channels removed) distilled from `original` on `samples` fractals through the model's
-    preprocessing (seeded: the first ones are the engine's own); the report lands in ctx.reports['Recovery']."""
+def distil(model, original, recovery, ctx, fractals: int):
+    """`model` (channels removed) distilled from `original`: on the run's calibration images where they are
+    real (`real_images`), else on `fractals` generated fractals through the model's preprocessing (seeded: the
+    first ones are the engine's own). The report lands in ctx.reports['Recovery']."""
     from ov_sparsity.algorithms.base import Context
     from ov_sparsity.data.fractals import FractalDataset
 
-    images = FractalDataset(samples, ctx.preprocessing, seed=ctx.seed, progress=ctx.progress)
+    images = ctx.dataset if real_images(ctx) else \
+        FractalDataset(fractals, ctx.preprocessing, seed=ctx.seed, progress=ctx.progress)
     rctx = Context(dense_model=original, dataset=images, seed=ctx.seed, progress=ctx.progress,
                    preprocessing=ctx.preprocessing)
     model = recovery.apply(model, rctx)

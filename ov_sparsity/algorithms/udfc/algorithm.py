@@ -16,8 +16,8 @@ import openvino as ov
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range, check_shared
-from ov_sparsity.algorithms.recovery.setting import (FRACTAL_SAMPLES, channel_recovery, check_recovery,
-                                                     distil_on_calibration, distil_on_fractals)
+from ov_sparsity.algorithms.recovery.setting import (FRACTAL_SAMPLES, channel_recovery, check_recovery, distil,
+                                                     real_images)
 from ov_sparsity.algorithms.udfc.moments import activation_moments, bn_moments, joint_moments
 from ov_sparsity.algorithms.udfc.quantize import fake_quantize_rows
 from ov_sparsity.algorithms.udfc.select import consumer_energy, greedy_keep
@@ -126,8 +126,7 @@ class UDFC(Algorithm):
 
     def apply(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
-        real = ctx.dataset is not None and len(ctx.dataset) > 0 and not getattr(ctx.dataset, "synthetic", False)
-        recovery = self._recovery(model, real)
+        recovery = self._recovery(model, real_images(ctx))
         if recovery is None:
             return self._compress(model, ctx)
         original = model.clone()
@@ -135,10 +134,7 @@ class UDFC(Algorithm):
         try:  # channels out and rebuilt in FP32, distilled, then (a second pass) the weights to their grid
             model = self._compress(model, ctx)
             report = ctx.reports[self.name]
-            if real:
-                model = distil_on_calibration(model, original, recovery, ctx)
-            else:
-                model = distil_on_fractals(model, original, recovery, ctx, p.recovery_samples)
+            model = distil(model, original, recovery, ctx, p.recovery_samples)
             if p.weight_bits is not None:
                 self.params = replace(p, prune_ratio=0.0)
                 model = self._compress(model, ctx)
