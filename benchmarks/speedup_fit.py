@@ -30,6 +30,19 @@ from ov_sparsity.graph import read_model  # noqa: E402
 from ov_sparsity.graph.channels import find_channel_groups  # noqa: E402
 
 
+def rebuilt(dense, widths: dict, values, refit_values=None, damping: float = 0.01):
+    """`dense` at `widths` as ChannelPruning builds it: channels by the structured cost and consumers rebuilt
+    by least squares on `values`, then (with `refit_values`) the sequential refit on those."""
+    model = dense.clone()
+    groups = [g for g in find_channel_groups(model) if g.name in widths]
+    moments = consumer_moments(dense, groups, values, False)
+    plans = {g.name: GroupPlan(g, moments, g.channels - max(1, int(np.ceil(0.25 * g.channels)))) for g in groups}
+    kept = apply_widths(model, plans, widths, moments)
+    if refit_values is not None:
+        sequential_refit(model, dense.clone(), refit_values, kept, None, damping, progress=False)
+    return model
+
+
 def main() -> None:
     dense_xml, report, calib, mode, arg = sys.argv[1:6]
     dense = read_model(dense_xml)
@@ -48,13 +61,7 @@ def main() -> None:
     for spec in json.loads(arg):
         t0 = time.time()
         values = as_array(data, order[:spec["n"]])
-        model = dense.clone()
-        groups = [g for g in find_channel_groups(model) if g.name in widths]
-        moments = consumer_moments(dense, groups, values, False)
-        plans = {g.name: GroupPlan(g, moments, g.channels - max(1, int(np.ceil(0.25 * g.channels)))) for g in groups}
-        kept = apply_widths(model, plans, widths, moments)
-        if spec.get("refit", True):
-            sequential_refit(model, dense.clone(), values, kept, None, spec.get("damp", 0.01), progress=False)
+        model = rebuilt(dense, widths, values, values if spec.get("refit", True) else None, spec.get("damp", 0.01))
         out = first_output(model, held)
         print(json.dumps({**spec, "kl": round(output_loss(out, reference, True), 4),
                           "agreement": round(100 * float((out.argmax(1) == reference.argmax(1)).mean()), 2),

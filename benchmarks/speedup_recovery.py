@@ -22,29 +22,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.speedup_fit import rebuilt  # noqa: E402
 from ov_sparsity.algorithms.base import Context  # noqa: E402
 from ov_sparsity.algorithms.recovery.algorithm import Recovery  # noqa: E402
 from ov_sparsity.algorithms.recovery.setting import CHANNEL_AUTO  # noqa: E402
-from ov_sparsity.algorithms.structured.algorithm import GroupPlan, apply_widths, consumer_moments  # noqa: E402
 from ov_sparsity.algorithms.structured.sensitivity import output_loss  # noqa: E402
-from ov_sparsity.algorithms.udfc.refit import sequential_refit  # noqa: E402
 from ov_sparsity.api import labelled_images, resolve_preprocessing  # noqa: E402
 from ov_sparsity.data.datasets import ArrayDataset, ImageFolder, as_array  # noqa: E402
 from ov_sparsity.data.fractals import FractalDataset  # noqa: E402
 from ov_sparsity.engine.evaluate import evaluate  # noqa: E402
 from ov_sparsity.engine.infer import first_output  # noqa: E402
 from ov_sparsity.graph import read_model  # noqa: E402
-from ov_sparsity.graph.channels import find_channel_groups  # noqa: E402
-
-
-def rebuilt(dense, widths: dict, data, order) -> object:
-    model = dense.clone()
-    groups = [g for g in find_channel_groups(model) if g.name in widths]
-    moments = consumer_moments(dense, groups, as_array(data, order[:256]), False)
-    plans = {g.name: GroupPlan(g, moments, g.channels - max(1, int(np.ceil(0.25 * g.channels)))) for g in groups}
-    kept = apply_widths(model, plans, widths, moments)
-    sequential_refit(model, dense.clone(), as_array(data, order[:512]), kept, None, 0.01, progress=False)
-    return model
 
 
 def main() -> None:
@@ -58,7 +46,7 @@ def main() -> None:
               ["layers"].items()}
     held = as_array(data, np.sort(order[700:]))
     reference = first_output(dense, held)
-    start = rebuilt(dense, widths, data, order)
+    start = rebuilt(dense, widths, as_array(data, order[:256]), as_array(data, order[:512]))
     real = as_array(data, order[:700])
     for spec in json.loads(specs):
         t0 = time.time()
