@@ -67,10 +67,11 @@ def main() -> None:
         cli("compress", plan["dense"], "-o", out, "--speedup", plan["speedup"], "--latency-batch", plan["batch"],
             "--int8", "--data", plan["calib"])
     wall = time.perf_counter() - t0
+    report = json.loads((out / "report.json").read_text())
     result = {"command": f"ov-sparsity compress {plan['dense']} -o {out} --speedup {plan['speedup']} "
                          f"--latency-batch {plan['batch']} --int8 --data {plan['calib']}", "wall_s": wall,
-              "report": json.loads((out / "report.json").read_text())["algorithm_reports"]["ChannelPruning"]
-              .get("speedup", {}).get("achieved")}
+              "report": report["algorithm_reports"]["ChannelPruning"].get("speedup", {}).get("achieved"),
+              "held_out": report.get("held_out")}  # the estimate a user without labels gets
     if "test" in plan:
         from ov_sparsity.engine.evaluate import evaluate
         from ov_sparsity.graph import read_model

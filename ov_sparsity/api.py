@@ -18,7 +18,7 @@ import openvino as ov
 from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.config.schema import RATINGS, EngineSection, RunConfig
 from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, Subset, random_subset
-from ov_sparsity.data.datasets import Dataset
+from ov_sparsity.data.datasets import Dataset, as_array
 from ov_sparsity.data.fractals import FractalDataset
 from ov_sparsity.data.preprocess import guess_preset
 from ov_sparsity.data.samples import inference_items
@@ -288,6 +288,20 @@ def as_run_config(config) -> RunConfig:
                           f"{type(config).__name__}")
 
 
+def held_out_images(engine, model: ov.Model, dataset):
+    """(the images the algorithms get, those held out to check the output) for an image folder of at
+    least stages.HOLDOUT_MIN images (or engine.holdout of any folder), else None."""
+    from ov_sparsity.algorithms.stages import holdout_count, split_holdout
+
+    if engine.synthetic or is_text_model(model) or is_recommender(model) or engine.data_source == RATINGS:
+        if engine.holdout:
+            raise OvSparsityError("engine.holdout takes calibration images from a folder; this run's data is "
+                                  f"{engine.data_source}")
+        return None
+    n_hold = holdout_count(len(dataset), engine.holdout)
+    return split_holdout(dataset, n_hold, engine.seed) if n_hold else None
+
+
 def stage_probe(algorithms: list):
     """A per-stage report for combined recipes (channels, sparsity, INT8: two kinds or more), timed at
     the channel pruning's latency batch."""
@@ -323,19 +337,29 @@ def compress(config, output_dir: str | Path, progress: bool = True,
     pipeline = Pipeline(algorithms)
     pipeline.check(model)  # before minutes of data generation
     dataset = build_dataset(config.engine, model, progress)
+    held = held_out_images(config.engine, model, dataset)
+    if held is not None:
+        dataset, held = held
     log(f"compressing {config.model.model} with {', '.join(a.name for a in algorithms)} "
-        f"on {dataset.description}")
+        f"on {dataset.description}" + (f" ({len(held)} more held out to check the output)" if held is not None else ""))
     eval_dataset = build_eval_dataset(config.engine, model)
     pre = model_preprocessing(config.engine, model)
     probe = stage_probe(algorithms)
     result = pipeline.run(model, dataset, seed=config.engine.seed, target_device=config.compression.target_device,
                           progress=progress, eval_dataset=eval_dataset, preprocessing=pre, stages=probe)
     timings.update(result.timings_s)
-    stage_rows = None
+    stage_rows, check = None, None
+    held_values = as_array(held) if held is not None else None
     if probe is not None:
         t0 = time.perf_counter()
-        stage_rows = probe.report(result.context)
+        stage_rows = probe.report(result.context, held_values)
         timings["stage report"] = time.perf_counter() - t0
+    if held_values is not None:
+        from ov_sparsity.algorithms.stages import held_out_check
+
+        t0 = time.perf_counter()
+        check = held_out_check(model, result.model, held_values)
+        timings["held-out check"] = time.perf_counter() - t0
     with atomic_output_dir(output_dir, "compress", inputs, data_dirs) as tmp:
         t0 = time.perf_counter()
         save_model(result.model, tmp / "model.xml")
@@ -345,10 +369,13 @@ def compress(config, output_dir: str | Path, progress: bool = True,
             dense_xml=Path(config.model.model), out_xml=tmp / "model.xml", model=result.model,
             algorithms=algorithms, reports=result.context.reports, timings=timings, seed=config.engine.seed,
             data={"source": config.engine.data_source, "images": len(dataset), "description": dataset.description,
+                  "held_out": len(held) if held is not None else 0,
                   "preprocessing": pre.to_dict() if pre is not None else {"tokenizer": "the model's"}})
         report["model"]["output"] = str(output_dir / "model.xml")
         if stage_rows is not None:
             report["stages"] = stage_rows
+        if check is not None:
+            report["held_out"] = check
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         from ov_sparsity.benchmark.html import run_page
 

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_preprocess.add_flags(c)
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
     c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
+    c.add_argument("--holdout", type=cli_type("holdout"),
+                   help="calibration images kept from every step to check the output on (default: a tenth of a "
+                        "folder of 300 or more, at most 200; 0: none)")
     c.add_argument("--seq-len", type=cli_type("seq_len"),
                    help="text models: tokens per calibration window (default: the model's fixed length, else 128)")
     c.add_argument("--embedding-sparsity", type=_sparsity,
@@ -214,6 +217,8 @@ def cmd_compress(args) -> int:
         config.engine.seed = args.seed
     if args.seq_len is not None:
         config.engine.seq_len = args.seq_len
+    if args.holdout is not None:
+        config.engine.holdout = args.holdout
     if args.latency_batch is not None and args.speedup is None:
         raise OvSparsityError("--latency-batch goes with --speedup")
     if args.speedup is not None and (args.udfc or args.prune_ratio is not None or args.weight_bits is not None):

@@ -128,6 +128,11 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"channels        {cp['channels_removed']} removed from {cp['groups']} groups"
                      + (f"; {len(dropped)} residual branches dropped whole" if dropped else ""))
     lines += stage_lines(report.get("stages"))
+    h = report.get("held_out")
+    if h:
+        what = (f"agreement with dense {h['agreement']:.1f}% [{h['agreement_ci95'][0]:.1f}, {h['agreement_ci95'][1]:.1f}]"
+                f", KL {h['output_loss']:.4f}" if "agreement" in h else f"{h['output_loss_kind']} {h['output_loss']:.4g}")
+        lines.append(f"held out        {what} on {h['samples']} calibration images no step saw")
     fc = report.get("sparse_fc") or {}
     if fc.get("qualifying") or fc.get("near_miss"):
         lines.append(f"sparse FC       {len(fc['qualifying'])} layers fit OpenVINO's AMX sparse INT8 kernels "
@@ -159,7 +164,8 @@ def stage_lines(stages) -> list[str]:
     synthetic = stages.get("synthetic")  # on fractals a classifier's top class is unstable: its KL says more
     lines = [f"stages          batch {stages['latency_batch']}, interleaved; "
              + (f"output KL to dense on {stages['calibration_samples']} synthetic inputs" if synthetic else
-                f"agreement with dense on {stages['calibration_samples']} calibration inputs (seen by the algorithms)")]
+                f"agreement with dense on {stages['calibration_samples']} calibration inputs "
+                + ("(held out from every step)" if stages.get("held_out") else "(seen by the algorithms)"))]
     for r in rows:
         speed = f"x{r['speedup_vs_dense_fp32']:.2f} vs dense FP32" + (
             f", x{r['speedup_vs_dense_int8']:.2f} vs dense INT8" if int8 else "")

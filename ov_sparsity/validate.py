@@ -55,6 +55,7 @@ RANGES = {
     "max_accuracy_drop": Range(0.0, 100.0),
     "seed": Range(0, SEED_MAX, integer=True),
     "subset_size": Range(1, MAX_SAMPLES, integer=True),
+    "holdout": Range(0, MAX_SAMPLES, integer=True),
     "seq_len": Range(3, 1 << 16, integer=True),
     "eval_subset_size": Range(1, MAX_SAMPLES, integer=True),
     "batch_size": Range(1, 4096, integer=True),

@@ -77,3 +77,74 @@ def test_channels_then_second_order_sparsity_then_int8():
     assert result.context.original is model
     rows = {r["stage"]: r for r in probe.report(result.context)["stages"]}
     assert list(rows) == ["dense FP32", "dense INT8", "ChannelPruning", "WeightSparsity", "DefaultQuantization"]
+
+
+def _folder(root, n, hw=32):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        c = root / ("cat", "dog", "eel", "fox")[i % 4]
+        c.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (hw, hw, 3), dtype=np.uint8)).save(c / f"{i:03d}.png")
+    return root
+
+
+def test_a_folder_of_300_images_keeps_a_tenth_from_every_step_and_checks_the_output_on_it(tmp_path, capsys):
+    from ov_sparsity.algorithms.stages import held_out_check, split_holdout
+    from ov_sparsity.api import resolve_preprocessing
+    from ov_sparsity.data.datasets import ImageFolder
+    from ov_sparsity.graph import read_model
+
+    xml = tmp_path / "m.xml"
+    save(build("conv_bias_relu", 0, hw=32), xml)
+    folder = _folder(tmp_path / "images", 300)
+    out = tmp_path / "out"
+    assert main(["compress", str(xml), "-o", str(out), "--sparsity", "0.5", "--data", str(folder),
+                 "--preprocess", "cifar10", "--fast"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["images"] == 270 and report["data"]["held_out"] == 30
+    h = report["held_out"]
+    # the same 30 images, recomputed: the output model against the dense one
+    dense = read_model(xml)
+    _, held = split_holdout(ImageFolder(folder, resolve_preprocessing("cifar10", dense)), 30, 0)
+    again = held_out_check(dense, read_model(out / "model.xml"), as_array(held))
+    assert h["samples"] == 30 and h["agreement"] == pytest.approx(again["agreement"])
+    assert h["output_loss"] == pytest.approx(again["output_loss"], rel=1e-4)
+    assert h["agreement_ci95"][0] <= h["agreement"] <= h["agreement_ci95"][1]
+    assert "held out        agreement with dense" in printed and "on 30 calibration images no step saw" in printed
+
+
+def test_holdout_is_set_by_hand_or_off_and_refused_when_it_leaves_nothing(tmp_path, capsys, image_folder):
+    xml = tmp_path / "m.xml"
+    save(build("conv_bias_relu", 0, hw=32), xml)
+    base = ["compress", str(xml), "--sparsity", "0.5", "--data", str(image_folder), "--preprocess", "cifar10", "--fast"]
+    assert main(base + ["-o", str(tmp_path / "a"), "--holdout", "8"]) == 0
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["data"]["images"] == 16 and report["held_out"]["samples"] == 8
+    assert main(base + ["-o", str(tmp_path / "b")]) == 0  # 24 images: under 300, nothing held out by default
+    assert "held_out" not in json.loads((tmp_path / "b" / "report.json").read_text())
+    capsys.readouterr()
+    assert main(base + ["-o", str(tmp_path / "c"), "--holdout", "24"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "engine.holdout 24 leaves no calibration images" in err[0]
+    assert not (tmp_path / "c").exists()
+    assert main(["compress", str(xml), "-o", str(tmp_path / "d"), "--sparsity", "0.5", "--data", "noise",
+                 "--preprocess", "cifar10", "--fast", "--holdout", "4"]) == 2
+    assert "engine.holdout takes calibration images from a folder" in capsys.readouterr().err
+
+
+def test_the_stages_are_measured_on_the_held_out_images(tmp_path, capsys, image_folder):
+    xml = tmp_path / "m.xml"
+    save(build("conv_bias_relu", 0, hw=32), xml)
+    out = tmp_path / "out"
+    assert main(["compress", str(xml), "-o", str(out), "--sparsity", "0.5", "--int8", "--data", str(image_folder),
+                 "--preprocess", "cifar10", "--fast", "--holdout", "8"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    stages = report["stages"]
+    assert stages["held_out"] and stages["calibration_samples"] == 8
+    last = stages["stages"][-1]
+    assert last["stage"] == "DefaultQuantization"
+    assert last["agreement_calibration"] == pytest.approx(report["held_out"]["agreement"])
+    assert "agreement with dense on 8 calibration inputs (held out from every step)" in capsys.readouterr().out

@@ -264,8 +264,9 @@ def stage_table(stages: dict | None) -> str:
         rows.append(row)
     return _table(rows, text=("stage",)) + (f"<p>Batch {stages['latency_batch']}, all models timed interleaved. "
                                             f"Agreement and output loss ({html.escape(stages['output_loss'])}) on "
-                                            f"{stages['calibration_samples']} calibration inputs, which the "
-                                            "algorithms saw: an upper bound of held-out agreement.</p>")
+                                            f"{stages['calibration_samples']} calibration inputs, "
+                                            + ("held out from every algorithm.</p>" if stages.get("held_out") else
+                                               "which the algorithms saw: an upper bound of held-out agreement.</p>"))
 
 
 def recovery_plot(rec: dict | None) -> str:

@@ -2,8 +2,10 @@
 
     model:       {model: X.xml, weights: X.bin, model_name: optional}
     engine:      {type: simplified, data_source: DIR, preprocessing: cifar10|imagenet|{...},
-                  subset_size: 300, seed: 0, synsets: FILE}
-                 (subset_size defaults to 1,000 images of a folder, 500 fractals, 300 otherwise)
+                  subset_size: 300, seed: 0, synsets: FILE, holdout: N}
+                 (subset_size defaults to 1,000 images of a folder, 500 fractals, 300 otherwise; holdout:
+                 images of the folder kept from every algorithm to check the output on, default a tenth of
+                 300 or more, at most 200)
                  or {type: data_free, data_source: fractal | noise}
                  or {config: AC.yaml} (POT's accuracy_checker engine: config/accuracy_checker.py)
     compression: {target_device: CPU, algorithms: [{name, params}]}
@@ -90,13 +92,15 @@ class EngineSection:
     annotation: Optional[Path] = None  # from it: 'relative/path label' lines (AC's imagenet converter)
     label_offset: int = 0
     seq_len: Optional[int] = None  # text models: calibration window (default: the model's, else 128)
+    holdout: Optional[int] = None  # calibration images kept from every algorithm to check the output on
+    # (None: a tenth of a folder of 300 or more, at most 200; 0: none)
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
         data = check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
                                             "synsets", "batch_size", "eval_data_source", "eval_subset_size",
                                             "config", "stat_requests_number", "eval_requests_number", "device",
-                                            "seq_len"})
+                                            "seq_len", "holdout"})
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
@@ -132,7 +136,7 @@ class EngineSection:
         sec.preprocessing = data.get("preprocessing")
         if data.get("eval_data_source"):
             sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
-        for key in ("subset_size", "seed", "batch_size", "eval_subset_size", "seq_len"):
+        for key in ("subset_size", "seed", "batch_size", "eval_subset_size", "seq_len", "holdout"):
             if key in data:
                 setattr(sec, key, checked(f"engine.{key}", data[key], RANGES[key], "config: "))
         if data.get("synsets"):
