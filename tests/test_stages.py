@@ -148,3 +148,13 @@ def test_the_stages_are_measured_on_the_held_out_images(tmp_path, capsys, image_
     assert last["stage"] == "DefaultQuantization"
     assert last["agreement_calibration"] == pytest.approx(report["held_out"]["agreement"])
     assert "agreement with dense on 8 calibration inputs (held out from every step)" in capsys.readouterr().out
+
+
+def test_engine_holdout_in_a_config_is_checked_by_name(tmp_path, image_folder):
+    from ov_sparsity.config.schema import EngineSection
+    from ov_sparsity.errors import OvSparsityError
+
+    sec = EngineSection.from_dict({"data_source": str(image_folder), "holdout": 5}, tmp_path)
+    assert sec.holdout == 5
+    with pytest.raises(OvSparsityError, match="engine.holdout"):
+        EngineSection.from_dict({"data_source": str(image_folder), "holdout": -1}, tmp_path)

@@ -65,17 +65,22 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list:
     return [round(100 * max(0.0, mid - half), 2), round(100 * min(1.0, mid + half), 2)]
 
 
-def held_out_check(dense: ov.Model, model: ov.Model, values: np.ndarray) -> dict:
-    """`model` against `dense` on held-out inputs: output loss, and for a classifier top-1 agreement with
-    its Wilson 95% interval."""
+def loss_kind(classifier: bool) -> str:
+    return "KL to the dense model" if classifier else "normalised MSE to the dense model"
+
+
+def held_out_check(dense: ov.Model, model: ov.Model, values: np.ndarray, reference: Optional[np.ndarray] = None) -> dict:
+    """`model` against `dense` on held-out inputs (`reference`: dense's outputs on them, where known): output
+    loss, and for a classifier top-1 agreement with its Wilson 95% interval."""
     from ov_sparsity.algorithms.recovery.losses import is_classifier
     from ov_sparsity.algorithms.structured.sensitivity import output_loss
     from ov_sparsity.engine.infer import first_output
 
     classifier = is_classifier(dense)
-    reference, out = first_output(dense, values), first_output(model, values)
+    reference = first_output(dense, values) if reference is None else reference
+    out = first_output(model, values)
     row = {"samples": int(len(values)), "output_loss": output_loss(out, reference, classifier),
-           "output_loss_kind": "KL to the dense model" if classifier else "normalised MSE to the dense model"}
+           "output_loss_kind": loss_kind(classifier)}
     if classifier:
         hits = int(np.sum(out.argmax(1) == reference.argmax(1)))
         row.update(agreement=100.0 * hits / len(values), agreement_ci95=wilson(hits, len(values)))
@@ -107,7 +112,6 @@ class StageProbe:
         if not self.stages or ctx.dataset is None:
             return None
         from ov_sparsity.algorithms.recovery.losses import is_classifier
-        from ov_sparsity.algorithms.structured.sensitivity import output_loss
         from ov_sparsity.data.datasets import as_array
         from ov_sparsity.engine.infer import first_output
         from ov_sparsity.engine.latency import interleaved_latency
@@ -141,10 +145,10 @@ class StageProbe:
             if self.quantizer is not None:
                 row["speedup_vs_dense_int8"] = lat[1]["median_ms"] / t["median_ms"]
             if name != "dense FP32":
-                out = first_output(model, values)
-                row["output_loss"] = output_loss(out, reference, classifier)
+                check = held_out_check(dense, model, values, reference)
+                row["output_loss"] = check["output_loss"]
                 if classifier:
-                    row["agreement_calibration"] = float(100 * np.mean(out.argmax(1) == reference.argmax(1)))
+                    row["agreement_calibration"] = check["agreement"]
             if ctx.eval_dataset is not None and classifier:
                 from ov_sparsity.engine.evaluate import evaluate
 
@@ -153,7 +157,7 @@ class StageProbe:
         held_out = held is not None and len(held) > 0
         return {"latency_batch": self.latency_batch, "calibration_samples": int(len(values)), "held_out": held_out,
                 "synthetic": bool(getattr(ctx.dataset, "synthetic", False)),
-                "output_loss": "KL to the dense model" if classifier else "normalised MSE to the dense model",
+                "output_loss": loss_kind(classifier),
                 "note": ("agreement on calibration images held out from every algorithm" if held_out else
                          "agreement on calibration inputs the algorithms saw: an upper bound of held-out agreement"),
                 "stages": rows, "seconds": time.perf_counter() - t0}
