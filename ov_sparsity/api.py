@@ -348,18 +348,20 @@ def compress(config, output_dir: str | Path, progress: bool = True,
     result = pipeline.run(model, dataset, seed=config.engine.seed, target_device=config.compression.target_device,
                           progress=progress, eval_dataset=eval_dataset, preprocessing=pre, stages=probe)
     timings.update(result.timings_s)
-    stage_rows, check = None, None
-    held_values = as_array(held) if held is not None else None
-    if probe is not None:
-        t0 = time.perf_counter()
-        stage_rows = probe.report(result.context, held_values)
-        timings["stage report"] = time.perf_counter() - t0
-    if held_values is not None:
+    stage_rows, check, held_values, reference = None, None, None, None
+    if held is not None:
         from ov_sparsity.algorithms.stages import held_out_check
+        from ov_sparsity.engine.infer import first_output
 
         t0 = time.perf_counter()
-        check = held_out_check(model, result.model, held_values)
+        held_values = as_array(held)
+        reference = first_output(model, held_values)  # the dense outputs, for the check and the stage table
+        check = held_out_check(model, result.model, held_values, reference)
         timings["held-out check"] = time.perf_counter() - t0
+    if probe is not None:
+        t0 = time.perf_counter()
+        stage_rows = probe.report(result.context, held_values, reference)
+        timings["stage report"] = time.perf_counter() - t0
     with atomic_output_dir(output_dir, "compress", inputs, data_dirs) as tmp:
         t0 = time.perf_counter()
         save_model(result.model, tmp / "model.xml")

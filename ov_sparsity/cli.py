@@ -299,12 +299,6 @@ def cmd_compress(args) -> int:
     return 0
 
 
-def _real_data(args) -> bool:
-    from ov_sparsity.config.schema import SYNTHETIC_SOURCES
-
-    return args.data is not None and args.data not in SYNTHETIC_SOURCES
-
-
 def _recovery_setting(args):
     """WeightSparsity's / Recovery's setting from --recovery and --recovery-minutes (None: neither given)."""
     if args.recovery is None and args.recovery_minutes is None:

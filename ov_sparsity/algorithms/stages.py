@@ -107,8 +107,10 @@ class StageProbe:
             self.quantizer = algo
         self.stages.append((algo.name, model.clone()))
 
-    def report(self, ctx: Context, held: Optional[np.ndarray] = None) -> Optional[dict]:
-        """`held`: inputs no algorithm saw, to measure on instead of the calibration set."""
+    def report(self, ctx: Context, held: Optional[np.ndarray] = None,
+               held_reference: Optional[np.ndarray] = None) -> Optional[dict]:
+        """`held`: inputs no algorithm saw, to measure on instead of the calibration set (`held_reference`:
+        the dense model's outputs on them, where the caller has them)."""
         if not self.stages or ctx.dataset is None:
             return None
         from ov_sparsity.algorithms.recovery.losses import is_classifier
@@ -118,7 +120,8 @@ class StageProbe:
 
         t0 = time.perf_counter()
         dense = ctx.original
-        if held is not None and len(held):
+        use_held = held is not None and len(held) > 0
+        if use_held:
             values = held
         else:
             values = as_array(ctx.dataset, np.sort(np.random.default_rng(ctx.seed).permutation(len(ctx.dataset))
@@ -127,7 +130,7 @@ class StageProbe:
             log.info("stage report: not for models with several inputs")
             return None
         classifier = is_classifier(dense)
-        reference = first_output(dense, values)
+        reference = held_reference if use_held and held_reference is not None else first_output(dense, values)
         timed = [("dense FP32", dense)]
         if self.quantizer is not None:
             dense_q = self.quantizer.apply(dense.clone(), Context(dense_model=dense, dataset=ctx.dataset,
@@ -154,10 +157,9 @@ class StageProbe:
 
                 row["top1_eval"] = evaluate(model, ctx.eval_dataset, progress=False).get("top1")
             rows.append(row)
-        held_out = held is not None and len(held) > 0
-        return {"latency_batch": self.latency_batch, "calibration_samples": int(len(values)), "held_out": held_out,
+        return {"latency_batch": self.latency_batch, "calibration_samples": int(len(values)), "held_out": use_held,
                 "synthetic": bool(getattr(ctx.dataset, "synthetic", False)),
                 "output_loss": loss_kind(classifier),
-                "note": ("agreement on calibration images held out from every algorithm" if held_out else
+                "note": ("agreement on calibration images held out from every algorithm" if use_held else
                          "agreement on calibration inputs the algorithms saw: an upper bound of held-out agreement"),
                 "stages": rows, "seconds": time.perf_counter() - t0}
