@@ -25,6 +25,14 @@ def pruned(model, level=0.7):
     return sparse
 
 
+def first_lr(report: dict) -> float:
+    """The learning rate the Recovery started from (its report gives the last one tried, after back-offs)."""
+    from ov_sparsity.algorithms.recovery.algorithm import LR_BACKOFF
+
+    first = report["lr"][0]
+    return first["lr"] * LR_BACKOFF ** (first["attempts"] - 1)
+
+
 def zero_masks(model):
     return {op.name: op.weight() == 0 for op in find_weighted_ops(model)}
 
@@ -217,6 +225,7 @@ def test_data_free_udfc_distils_on_fractals_before_the_weights_go_to_their_grid(
     udfc, recovery = report["algorithm_reports"]["UDFC"], report["algorithm_reports"]["Recovery"]
     assert udfc["channels_removed"] > 0 and udfc["weight_bits"] == 4 and udfc["recovery"] == recovery
     assert recovery["samples"] == 48 and recovery["applied"]
+    assert first_lr(recovery) == pytest.approx(3e-3)  # on fractals the larger step (a mapping takes the synthetic settings)
     assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]  # taught by the original model
     for op in find_weighted_ops(ov.Core().read_model(str(out / "model.xml"))):
         rows = op.to_rows(op.weight())
@@ -233,6 +242,16 @@ def test_udfc_recovery_auto_is_off_for_models_too_costly_to_train(tmp_path, monk
     assert main(["-q", "compress", xml, "-o", str(out), "-c", _udfc_config(tmp_path, xml)]) == 0
     reports = json.loads((out / "report.json").read_text())["algorithm_reports"]
     assert "recovery" not in reports["UDFC"] and "Recovery" not in reports
+
+
+def test_channel_recovery_settings_by_data_kind():
+    from ov_sparsity.algorithms.recovery.setting import channel_recovery
+
+    model = build("residual", hw=32)
+    assert channel_recovery("auto", model).params.lr == 1e-3  # real images
+    assert channel_recovery("auto", model, synthetic=True).params.lr == 3e-3  # fractals
+    assert channel_recovery({"lr": 1e-2}, model, synthetic=True).params.lr == 1e-2  # the user's own wins
+    assert channel_recovery("none", model, synthetic=True) is None
 
 
 def test_a_bad_udfc_recovery_setting_is_named():
@@ -270,6 +289,7 @@ def test_channel_pruning_on_fractals_distils_from_the_original(tmp_path):
     reports = json.loads((out / "report.json").read_text())["algorithm_reports"]
     recovery = reports["ChannelPruning"]["recovery"]
     assert recovery == reports["Recovery"] and recovery["samples"] == 48 and recovery["applied"]
+    assert first_lr(recovery) == pytest.approx(3e-3)
     assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]
 
 
@@ -291,5 +311,5 @@ def test_channel_pruning_on_real_images_distils_on_them_from_the_original(tmp_pa
         assert ("recovery" in reports["ChannelPruning"]) is expected and ("Recovery" in reports) is expected
         if expected:  # the run's own 24 images, the original model the teacher
             recovery = reports["Recovery"]
-            assert recovery["samples"] == 24 and recovery["applied"]
+            assert recovery["samples"] == 24 and recovery["applied"] and first_lr(recovery) == pytest.approx(1e-3)
             assert 1e-3 < recovery["held_out_loss_end"] < recovery["held_out_loss_start"]

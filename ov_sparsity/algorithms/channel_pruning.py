@@ -96,7 +96,8 @@ class ChannelPruningParams:
     # images themselves (ResNet-56 --speedup 1.4 at fixed widths, 300 calibration images no step saw: KL 0.305
     # -> 0.248, agreement 88.7 -> 90.7), or on synthetic data on `recovery_samples` fractals, as data-free UDFC
     # does (75.67 -> 77.37). 'auto': on for models of at most 200M MACs per image; 'none'; a mode; a mapping
-    # of Recovery params (CHANNEL_AUTO's settings fill what it leaves out)
+    # of Recovery params (CHANNEL_AUTO's settings, or CHANNEL_AUTO_SYNTHETIC's on fractals, fill what it
+    # leaves out)
     recovery: Any = "auto"
     recovery_samples: int = FRACTAL_SAMPLES
 
@@ -138,7 +139,7 @@ class ChannelPruning(Algorithm):
             return self._by_norm(model, groups, ctx)
         from ov_sparsity.algorithms.structured.algorithm import prune_with_data
 
-        recovery = channel_recovery(p.recovery, model)
+        recovery = channel_recovery(p.recovery, model, synthetic=not real_images(ctx))
         original = model.clone() if recovery is not None else None
         model = prune_with_data(model, groups, p, ctx, self.name)
         if recovery is None or not ctx.reports[self.name]["channels_removed"]:

@@ -54,7 +54,8 @@ class UDFCParams:
     # (algorithms/recovery, whole model), before the weights go to their grid: on the run's calibration
     # images where they are real, else on `recovery_samples` fractals. 'auto': on for models of at most 200M
     # MACs per image with real images or fractal statistics (recovery/setting.py, measured there); 'none';
-    # a mode; or a mapping of Recovery parameters (CHANNEL_AUTO's settings fill what it leaves out)
+    # a mode; or a mapping of Recovery parameters (CHANNEL_AUTO's settings, or CHANNEL_AUTO_SYNTHETIC's on
+    # fractals, fill what it leaves out)
     recovery: Any = "auto"
     recovery_samples: int = FRACTAL_SAMPLES
     ignored_scope: Any = None
@@ -151,7 +152,7 @@ class UDFC(Algorithm):
         p = self.params
         if p.prune_ratio <= 0 or (p.recovery == "auto" and p.statistics != "fractal" and not real):
             return None
-        return channel_recovery(p.recovery, model)
+        return channel_recovery(p.recovery, model, synthetic=not real)
 
     def _compress(self, model: ov.Model, ctx: Context) -> ov.Model:
         p = self.params
