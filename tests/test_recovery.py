@@ -225,7 +225,7 @@ def test_data_free_udfc_distils_on_fractals_before_the_weights_go_to_their_grid(
     udfc, recovery = report["algorithm_reports"]["UDFC"], report["algorithm_reports"]["Recovery"]
     assert udfc["channels_removed"] > 0 and udfc["weight_bits"] == 4 and udfc["recovery"] == recovery
     assert recovery["samples"] == 48 and recovery["applied"]
-    assert first_lr(recovery) == pytest.approx(3e-3)  # on fractals the larger step (a mapping takes the synthetic settings)
+    assert first_lr(recovery) == pytest.approx(3e-3)  # on fractals the larger step (the mapping takes it too)
     assert recovery["held_out_loss_end"] < recovery["held_out_loss_start"]  # taught by the original model
     for op in find_weighted_ops(ov.Core().read_model(str(out / "model.xml"))):
         rows = op.to_rows(op.weight())

@@ -11,8 +11,8 @@ from ov_sparsity.errors import OvSparsityError
 
 RECOVERY_MODES = ("auto", "none", "model", "block", "block+model")
 # Channel removal, 'auto': the pruned model distilled from the original. Data-free, on FRACTAL_SAMPLES generated
-# fractals (UDFC 30% + 6-bit, at lr 1e-3: ResNet-56 75.28 -> 76.52, ResNet-20 47.13 -> 54.00; on 500 fractals ResNet-56
-# fell to 73.75; ResNet-56 --speedup 1.4 at fixed widths 75.67 -> 77.37); ChannelPruning with real images, on
+# fractals (UDFC 30% + 6-bit, at lr 1e-3: ResNet-56 75.28 -> 76.52, ResNet-20 47.13 -> 54.00; on 500 fractals
+# ResNet-56 fell to 73.75; ResNet-56 --speedup 1.4 at fixed widths 75.67 -> 77.37); ChannelPruning with real images, on
 # them (the same settings; ResNet-56 --speedup 1.4 at fixed widths, judged on 300 calibration images no step
 # saw: KL 0.305 -> 0.248, agreement 88.67 -> 90.67; docs/results.md). For models of at most CHANNEL_MAX_MACS
 # per image: 10 epochs on 2,000 fractals took ResNet-56 (125.5M MACs) 3 minutes on 2 cores, MobileNetV2
