@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "next layer, rebuilt by least squares and refitted (--recovery model adds distillation)")
     c.add_argument("--latency-batch", type=cli_type("batch_size"),
                    help="--speedup: the batch size the latency is measured at (default 1; larger for throughput)")
+    c.add_argument("--widths", metavar="FILE",
+                   help="channels kept per group, from an earlier compress's report.json or a JSON object "
+                        "{group: channels}: no search, no timing (--speedup's widths follow this CPU's timing; "
+                        "with the same data and seed this rebuilds that model byte for byte)")
     c.add_argument("--udfc", action="store_true",
                    help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
     c.add_argument("--prune-ratio", type=cli_type("prune_ratio"), help="UDFC: fraction of channels removed per layer")
@@ -219,12 +223,16 @@ def cmd_compress(args) -> int:
         config.engine.seq_len = args.seq_len
     if args.holdout is not None:
         config.engine.holdout = args.holdout
-    if args.latency_batch is not None and args.speedup is None:
-        raise OvSparsityError("--latency-batch goes with --speedup")
-    if args.speedup is not None and (args.udfc or args.prune_ratio is not None or args.weight_bits is not None):
-        raise OvSparsityError("--speedup chooses the channels to remove itself: give it without --udfc, "
-                              "--prune-ratio or --weight-bits (UDFC's fixed-ratio, data-free mode)")
-    structural = args.udfc or args.prune_ratio is not None or args.weight_bits is not None or args.speedup is not None
+    if args.latency_batch is not None and args.speedup is None and args.widths is None:
+        raise OvSparsityError("--latency-batch goes with --speedup (or --widths: the batch the stages are timed at)")
+    if args.speedup is not None and args.widths is not None:
+        raise OvSparsityError("--widths fixes the channels --speedup would search for: give one")
+    for flag, given in (("--speedup", args.speedup), ("--widths", args.widths)):
+        if given is not None and (args.udfc or args.prune_ratio is not None or args.weight_bits is not None):
+            raise OvSparsityError(f"{flag} chooses the channels to remove itself: give it without --udfc, "
+                                  "--prune-ratio or --weight-bits (UDFC's fixed-ratio, data-free mode)")
+    channels = args.speedup is not None or args.widths is not None
+    structural = args.udfc or args.prune_ratio is not None or args.weight_bits is not None or channels
     udfc_only = structural and args.sparsity is None
     if args.sparsity is not None or not (args.config or udfc_only):
         config.set_sparsity(args.sparsity if args.sparsity is not None else 0.5)
@@ -281,11 +289,16 @@ def cmd_compress(args) -> int:
             config.ensure_int8()
     if args.embedding_sparsity is not None:
         config.set_algorithm_params("EmbeddingSparsity", {"sparsity_level": args.embedding_sparsity})
-    if args.speedup is not None:
+    if channels:
         if not args.data and not args.config:
             config.engine.type, config.engine.data_source = "data_free", "fractal"
-        cp = {"speedup": args.speedup, "precision": "int8" if args.int8 else "fp32",
-              "latency_batch": args.latency_batch or 1}
+        cp = {"precision": "int8" if args.int8 else "fp32", "latency_batch": args.latency_batch or 1}
+        if args.widths is not None:
+            from ov_sparsity.cli_files import read_widths
+
+            cp["widths"] = read_widths(Path(args.widths))
+        else:
+            cp["speedup"] = args.speedup
         if recovery is not None and udfc_only:
             cp["recovery"] = recovery  # ChannelPruning's own step, before INT8: on the images, or on fractals
         config.set_algorithm_params("ChannelPruning", cp, first=True)

@@ -47,6 +47,25 @@ def cmd_report(args) -> int:
     return 0
 
 
+def read_widths(path: Path) -> dict:
+    """--widths FILE: {group: channels kept} from an earlier compress's report.json (its ChannelPruning
+    layers) or from a JSON object of that shape (the counts are checked against the model later)."""
+    if not path.is_file():
+        raise OvSparsityError(f"--widths: no such file: {path}")
+    data = _read_json(path)
+    if isinstance(data, dict) and "algorithm_reports" in data:
+        layers = (data["algorithm_reports"] or {}).get("ChannelPruning", {}).get("layers")
+        if not isinstance(layers, dict):
+            raise OvSparsityError(f"--widths: {path} is a report.json without ChannelPruning widths (it comes "
+                                  "from a run that removed no channels by --speedup or ChannelPruning)")
+        data = {name: layer.get("kept") if isinstance(layer, dict) else None for name, layer in layers.items()}
+    if not isinstance(data, dict) or not data or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in data.values()):
+        raise OvSparsityError(f"--widths: {path} holds neither a report.json nor an object of channel group "
+                              "names and channel counts (integers >= 0)")
+    return data
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())

@@ -126,7 +126,8 @@ def summary_lines(report: dict) -> list[str]:
     if "channels_removed" in cp:
         dropped = cp.get("blocks_dropped") or []
         lines.append(f"channels        {cp['channels_removed']} removed from {cp['groups']} groups"
-                     + (f"; {len(dropped)} residual branches dropped whole" if dropped else ""))
+                     + (f"; {len(dropped)} residual branches dropped whole" if dropped else "")
+                     + ("; widths as given (no search)" if cp.get("widths_given") else ""))
     lines += stage_lines(report.get("stages"))
     h = report.get("held_out")
     if h:

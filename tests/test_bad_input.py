@@ -169,6 +169,11 @@ def world(tmp_path_factory, tiny_bert):
                         '{"ignored": {"scope": ["conv9"]}}}]}}')
     cfg("datafree.json", '{"engine": {"type": "data_free", "data_source": "imgs"}}')
     cfg("broken.json", '{"model": ')
+    cfg("w_unknown.json", '{"nope": 3}')
+    cfg("w_bad.json", '{"conv1": "x"}')
+    cfg("w_wide.json", '{"conv1": 9}')
+    cfg("w_drop.json", '{"conv1": 0}')
+    cfg("w_report.json", '{"algorithm_reports": {"WeightSparsity": {}}}')
     return w
 
 
@@ -280,6 +285,25 @@ CASES = {
                             "--speedup chooses the channels to remove itself"),
     "latency batch without speedup": (["compress", "{w}/m.xml", "-o", "{w}/o", "--latency-batch", "8"],
                                       "--latency-batch goes with --speedup"),
+    "widths file missing": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/none.json"],
+                            "--widths: no such file"),
+    "widths with speedup": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_unknown.json", "--speedup",
+                             "1.3"], "--widths fixes the channels --speedup would search for"),
+    "widths with udfc": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_unknown.json", "--udfc"],
+                         "--widths chooses the channels to remove itself"),
+    "widths not counts": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_bad.json"],
+                          "holds neither a report.json nor an object of channel group names"),
+    "widths report without channels": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_report.json"],
+                                       "a report.json without ChannelPruning widths"),
+    "widths unknown group": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_unknown.json", "--data",
+                              "noise", "--preprocess", "cifar10"],
+                             "parameter 'widths': no prunable channel group named 'nope' in this model (its 3"),
+    "widths over the channels": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_wide.json", "--data",
+                                  "noise", "--preprocess", "cifar10"],
+                                 "parameter 'widths': conv1 has 8 channels, asked to keep 9"),
+    "widths drops a plain layer": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_drop.json", "--data",
+                                    "noise", "--preprocess", "cifar10"],
+                                   "conv1 at 0 channels, but it is not a residual branch"),
     # --- text models: one range for the sequence length, flags that do not apply -------------------------------
     "zoo export seq-len 2": (["zoo", "export", "minilm_l6", "--weights", "{w}/bert", "--seq-len", "2", "-o",
                               "{w}/e.xml"], "--seq-len: must be an integer in [3, 65536], got 2"),

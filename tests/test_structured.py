@@ -222,3 +222,49 @@ def test_unreachable_speedup_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--speedup 50 is beyond what removing channels can give here: with every" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_widths_from_a_speedup_report_rebuild_the_same_bytes(tmp_path, monkeypatch, capsys):
+    """A --speedup run's widths follow the CPU's timing; its report given back as --widths builds the same
+    model without timing anything (the fake CPU is gone for the second run), byte for byte."""
+    xml = tmp_path / "m.xml"
+    save(build("residual", 0, hw=32), xml)
+    monkeypatch.setenv("OV_SPARSITY_CACHE", str(tmp_path / "cache"))
+    common = ["--data", "noise", "--preprocess", "cifar10", "--subset-size", "32", "--recovery", "none"]
+    with monkeypatch.context() as patched:
+        _FakeCpu(ov.Core().read_model(xml)).install(patched)
+        assert main(["-q", "compress", str(xml), "-o", str(tmp_path / "searched"), "--speedup", "1.3", *common]) == 0
+    searched = json.loads((tmp_path / "searched" / "report.json").read_text())["algorithm_reports"]["ChannelPruning"]
+    assert searched["blocks_dropped"] == ["block_conv1"]
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("--widths timed a candidate")
+
+    monkeypatch.setattr(structured.latency, "width_table", no_timing)
+    monkeypatch.setattr(structured, "speedup_widths", no_timing)
+    assert main(["-q", "compress", str(xml), "-o", str(tmp_path / "given"), "--widths",
+                 str(tmp_path / "searched" / "report.json"), *common]) == 0
+    assert "widths as given (no search)" in capsys.readouterr().out
+    given = json.loads((tmp_path / "given" / "report.json").read_text())["algorithm_reports"]["ChannelPruning"]
+    assert given["widths_given"] and "speedup" not in given and given["layers"] == searched["layers"]
+    assert (tmp_path / "given" / "model.bin").read_bytes() == (tmp_path / "searched" / "model.bin").read_bytes()
+
+
+@pytest.mark.parametrize("with_data", [True, False])
+def test_given_widths_are_the_channel_counts_even_below_min_fraction(with_data):
+    """Groups named get their counts (2 of 16 is under min_fraction's 4 and is honoured), the others stay
+    dense; without data the channels kept are the largest by l1."""
+    from ov_sparsity.algorithms.base import Context
+    from ov_sparsity.algorithms.channel_pruning import ChannelPruning, channel_scores
+    from tests.conftest import random_inputs
+
+    model = build("conv_bias_relu", 0, hw=16)
+    ctx = Context(dense_model=model, dataset=random_inputs(model, 64) if with_data else None, progress=False)
+    pruned = ChannelPruning(widths={"conv1": 6, "conv2": 2}, refit=False, recovery="none").apply(model.clone(), ctx)
+    assert {g.name: g.channels for g in find_channel_groups(pruned)} == {"conv1": 6, "conv2": 2, "conv3_nobias": 16}
+    report = ctx.reports["ChannelPruning"]
+    assert report["widths_given"] and report["layers"]["conv2"]["kept"] == 2
+    if not with_data:  # the producer's rows kept as they were: the six largest by l1
+        dense_scores = channel_scores(find_channel_groups(model)[0], "l1")
+        np.testing.assert_allclose(channel_scores(find_channel_groups(pruned)[0], "l1"),
+                                   dense_scores[np.sort(np.argsort(dense_scores)[-6:])], rtol=1e-6)

@@ -67,6 +67,29 @@ def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, di
     return keep
 
 
+def given_widths(groups: list[ChannelGroup], widths: dict, drops: bool = True) -> dict:
+    """{group: width} for every group from the `widths` parameter (groups it leaves out: dense), each
+    name and count checked against the model; 0 (the residual branch dropped) only where `drops`."""
+    from ov_sparsity.graph.channels import residual_branch
+
+    by_name = {g.name: g for g in groups}
+    unknown = sorted(set(widths) - set(by_name))
+    if unknown:
+        names = ", ".join(sorted(by_name)[:8]) + (", ..." if len(by_name) > 8 else "")
+        raise OvSparsityError(f"parameter 'widths': no prunable channel group named {unknown[0]!r} in this model "
+                              f"(its {len(by_name)} groups: {names})")
+    out = {}
+    for name, g in by_name.items():
+        w = widths.get(name, g.channels)
+        if w > g.channels:
+            raise OvSparsityError(f"parameter 'widths': {name} has {g.channels} channels, asked to keep {w}")
+        if w == 0 and (not drops or residual_branch(g) is None):
+            why = "it is not a residual branch" if drops else "dropping a branch needs calibration data"
+            raise OvSparsityError(f"parameter 'widths': {name} at 0 channels, but {why}")
+        out[name] = w
+    return out
+
+
 @dataclass
 class ChannelPruningParams:
     prune_ratio: float = 0.3
@@ -78,6 +101,10 @@ class ChannelPruningParams:
     channel_multiple: int = 1
     ignored_scope: Any = None
     speedup: Optional[float] = None  # a measured latency target instead of prune_ratio (structured/)
+    # fixed widths instead of a ratio or a search: {group (its producer's name): channels kept, 0: its residual
+    # branch dropped whole}, groups left out stay dense. A --speedup run's widths follow this CPU's timing
+    # (ResNet-56 81.25-82.10 across runs); its report's `layers` given back here rebuild it byte for byte
+    widths: Optional[dict] = None
     latency_batch: int = 1  # the batch the speed-up is measured at (1: latency; larger: throughput users)
     precision: Literal["fp32", "int8"] = "fp32"  # the precision the speed-up is measured in
     min_fraction: float = 0.25  # the narrowest width a group may take, as a fraction of its channels
@@ -113,6 +140,15 @@ class ChannelPruningParams:
         check_range("sensitivity_samples", self.sensitivity_samples, 1, 1 << 16)
         check_range("recovery_samples", self.recovery_samples, 10, 1 << 20)
         check_recovery(self.recovery)
+        if self.widths is not None:
+            if not isinstance(self.widths, dict) or not all(
+                    isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for k, v in self.widths.items()):
+                raise OvSparsityError("parameter 'widths' must map channel group names to channel counts "
+                                      f"(integers >= 0), got {self.widths!r}"[:300])
+            if self.speedup is not None:
+                raise OvSparsityError("parameters 'widths' and 'speedup' both given: widths fixes every group's "
+                                      "channel count, speedup searches for them; give one")
         if self.speedup is not None and self.criterion in ("l1", "l2"):
             raise OvSparsityError("speedup chooses widths by the structured cost on calibration data: criterion "
                                   "'auto' or 'obs'")
@@ -135,7 +171,10 @@ class ChannelPruning(Algorithm):
         with_data = ctx.dataset is not None and len(ctx.dataset) > 0
         if p.criterion == "obs" or p.speedup is not None:
             ctx.require_dataset(self.name)
-        if p.criterion in ("l1", "l2") or not with_data:
+        by_norm = p.criterion in ("l1", "l2") or not with_data
+        if p.widths is not None:
+            given_widths(groups, p.widths, drops=not by_norm)  # a bad name or count now, not after the statistics
+        if by_norm:
             return self._by_norm(model, groups, ctx)
         from ov_sparsity.algorithms.structured.algorithm import prune_with_data
 
@@ -151,12 +190,21 @@ class ChannelPruning(Algorithm):
 
     def _by_norm(self, model: ov.Model, groups: list, ctx: Context) -> ov.Model:
         p = self.params
-        keep = select_channels(groups, p.prune_ratio, "l1" if p.criterion == "auto" else p.criterion,
-                               p.distribution, p.channel_multiple)
+        criterion = "l1" if p.criterion == "auto" else p.criterion
+        if p.widths is not None:
+            fixed = given_widths(groups, p.widths, drops=False)
+            keep = {g.name: np.sort(np.argsort(channel_scores(g, criterion), kind="stable")
+                                    [g.channels - fixed[g.name]:]) for g in groups}
+        else:
+            keep = select_channels(groups, p.prune_ratio, criterion, p.distribution, p.channel_multiple)
         removed = 0
         for g in groups:
             removed += g.channels - len(keep[g.name])
             remove_channels(model, g, keep[g.name])
         log.info("%s: %d channels removed from %d groups", self.name, removed, len(groups))
-        ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "criterion": p.criterion}
+        ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "criterion": p.criterion,
+                                  "layers": {g.name: {"channels": g.channels, "kept": int(len(keep[g.name]))}
+                                             for g in groups}}
+        if p.widths is not None:
+            ctx.reports[self.name]["widths_given"] = True
         return model

@@ -254,6 +254,11 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
     moments = consumer_moments(reference, groups, values, ctx.progress)
     clock("statistics")
     floor = {g.name: max(1, int(np.ceil(p.min_fraction * g.channels))) for g in groups}
+    if p.widths is not None:  # given widths below min_fraction are honoured (0: the branch goes, not the channels)
+        from ov_sparsity.algorithms.channel_pruning import given_widths
+
+        fixed = given_widths(groups, p.widths)
+        floor = {n: min(f, fixed[n]) if fixed[n] else f for n, f in floor.items()}
     with bar(total=len(groups), desc="channel costs", enable=ctx.progress, unit="group") as pbar:
         plans = {}
         for g in groups:
@@ -261,7 +266,9 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
             pbar.update(1)
     clock("channel costs")
     report: dict = {"criterion": "obs", "groups": len(groups), "samples": int(len(values))}
-    if p.speedup is not None:
+    if p.widths is not None:
+        widths, report["widths_given"] = fixed, True
+    elif p.speedup is not None:
         few = held if p.costs == "measured" else None
         widths, report["speedup"] = speedup_widths(reference, groups, plans, p.speedup, p.latency_batch,
                                                    p.precision == "int8", p.min_fraction, ctx, moments, few,
