@@ -59,8 +59,9 @@ def read_widths(path: Path) -> dict:
             raise OvSparsityError(f"--widths: {path} is a report.json without ChannelPruning widths (it comes "
                                   "from a run that removed no channels by --speedup or ChannelPruning)")
         data = {name: layer.get("kept") if isinstance(layer, dict) else None for name, layer in layers.items()}
-    if not isinstance(data, dict) or not data or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in data.values()):
+    from ov_sparsity.algorithms.channel_pruning import are_widths
+
+    if not are_widths(data):
         raise OvSparsityError(f"--widths: {path} holds neither a report.json nor an object of channel group "
                               "names and channel counts (integers >= 0)")
     return data

@@ -268,3 +268,13 @@ def test_given_widths_are_the_channel_counts_even_below_min_fraction(with_data):
         dense_scores = channel_scores(find_channel_groups(model)[0], "l1")
         np.testing.assert_allclose(channel_scores(find_channel_groups(pruned)[0], "l1"),
                                    dense_scores[np.sort(np.argsort(dense_scores)[-6:])], rtol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{"widths": {}}, {"widths": {"conv1": -1}}, {"widths": {"conv1": 2.5}},
+                                    {"widths": ["conv1"]}, {"widths": {"conv1": 4}, "speedup": 1.3}])
+def test_a_bad_widths_parameter_is_named(params):
+    from ov_sparsity.algorithms.channel_pruning import ChannelPruningParams
+    from ov_sparsity.errors import OvSparsityError
+
+    with pytest.raises(OvSparsityError, match="parameter.? 'widths'"):
+        ChannelPruningParams(**params)

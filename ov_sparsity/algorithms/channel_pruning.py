@@ -67,6 +67,12 @@ def select_channels(groups: list[ChannelGroup], ratio: float, criterion: str, di
     return keep
 
 
+def are_widths(value) -> bool:
+    """Whether `value` has the `widths` parameter's shape: a non-empty {group name: channels kept >= 0}."""
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in value.items())
+
+
 def given_widths(groups: list[ChannelGroup], widths: dict, drops: bool = True) -> dict:
     """{group: width} for every group from the `widths` parameter (groups it leaves out: dense), each
     name and count checked against the model; 0 (the residual branch dropped) only where `drops`."""
@@ -141,9 +147,7 @@ class ChannelPruningParams:
         check_range("recovery_samples", self.recovery_samples, 10, 1 << 20)
         check_recovery(self.recovery)
         if self.widths is not None:
-            if not isinstance(self.widths, dict) or not all(
-                    isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                    for k, v in self.widths.items()):
+            if not are_widths(self.widths):
                 raise OvSparsityError("parameter 'widths' must map channel group names to channel counts "
                                       f"(integers >= 0), got {self.widths!r}"[:300])
             if self.speedup is not None:
