@@ -176,15 +176,15 @@ class ChannelPruning(Algorithm):
         if p.criterion == "obs" or p.speedup is not None:
             ctx.require_dataset(self.name)
         by_norm = p.criterion in ("l1", "l2") or not with_data
-        if p.widths is not None:
-            given_widths(groups, p.widths, drops=not by_norm)  # a bad name or count now, not after the statistics
+        # checked now (a bad name or count before the statistics), resolved once for the path that follows
+        fixed = given_widths(groups, p.widths, drops=not by_norm) if p.widths is not None else None
         if by_norm:
-            return self._by_norm(model, groups, ctx)
+            return self._by_norm(model, groups, ctx, fixed)
         from ov_sparsity.algorithms.structured.algorithm import prune_with_data
 
         recovery = channel_recovery(p.recovery, model, synthetic=not real_images(ctx))
         original = model.clone() if recovery is not None else None
-        model = prune_with_data(model, groups, p, ctx, self.name)
+        model = prune_with_data(model, groups, p, ctx, self.name, fixed)
         if recovery is None or not ctx.reports[self.name]["channels_removed"]:
             return model
         if real_images(ctx) or ctx.preprocessing is not None:  # fractals need the model's preprocessing
@@ -192,11 +192,10 @@ class ChannelPruning(Algorithm):
             ctx.reports[self.name]["recovery"] = ctx.reports["Recovery"]
         return model
 
-    def _by_norm(self, model: ov.Model, groups: list, ctx: Context) -> ov.Model:
+    def _by_norm(self, model: ov.Model, groups: list, ctx: Context, fixed: Optional[dict]) -> ov.Model:
         p = self.params
         criterion = "l1" if p.criterion == "auto" else p.criterion
-        if p.widths is not None:
-            fixed = given_widths(groups, p.widths, drops=False)
+        if fixed is not None:
             keep = {g.name: np.sort(np.argsort(channel_scores(g, criterion), kind="stable")
                                     [g.channels - fixed[g.name]:]) for g in groups}
         else:
@@ -209,6 +208,6 @@ class ChannelPruning(Algorithm):
         ctx.reports[self.name] = {"groups": len(groups), "channels_removed": removed, "criterion": p.criterion,
                                   "layers": {g.name: {"channels": g.channels, "kept": int(len(keep[g.name]))}
                                              for g in groups}}
-        if p.widths is not None:
+        if fixed is not None:
             ctx.reports[self.name]["widths_given"] = True
         return model

@@ -241,9 +241,11 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     return chosen, report
 
 
-def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) -> ov.Model:
-    """ChannelPruning's data path: plans from the structured cost, widths from `speedup` (measured) or
-    `prune_ratio`, the least-squares rebuild, then the sequential refit."""
+def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str,
+                    fixed: Optional[dict] = None) -> ov.Model:
+    """ChannelPruning's data path: plans from the structured cost, widths `fixed` ({group: width}, the
+    `widths` parameter checked against the model), from `speedup` (measured) or from `prune_ratio`, the
+    least-squares rebuild, then the sequential refit."""
     import time
 
     t0 = time.perf_counter()
@@ -254,10 +256,7 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
     moments = consumer_moments(reference, groups, values, ctx.progress)
     clock("statistics")
     floor = {g.name: max(1, int(np.ceil(p.min_fraction * g.channels))) for g in groups}
-    if p.widths is not None:  # given widths below min_fraction are honoured (0: the branch goes, not the channels)
-        from ov_sparsity.algorithms.channel_pruning import given_widths
-
-        fixed = given_widths(groups, p.widths)
+    if fixed is not None:  # given widths below min_fraction are honoured (0: the branch goes, not the channels)
         floor = {n: min(f, fixed[n]) if fixed[n] else f for n, f in floor.items()}
     with bar(total=len(groups), desc="channel costs", enable=ctx.progress, unit="group") as pbar:
         plans = {}
@@ -266,7 +265,7 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str) ->
             pbar.update(1)
     clock("channel costs")
     report: dict = {"criterion": "obs", "groups": len(groups), "samples": int(len(values))}
-    if p.widths is not None:
+    if fixed is not None:
         widths, report["widths_given"] = fixed, True
     elif p.speedup is not None:
         few = held if p.costs == "measured" else None
