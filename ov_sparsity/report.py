@@ -117,6 +117,8 @@ def summary_lines(report: dict) -> list[str]:
     if "speedup" in cp:
         sp = cp["speedup"]
         verdict = "met" if sp["met"] else f"MISSED by {100 * (1 - sp['achieved'] / sp['target']):.1f}%"
+        if sp.get("within_noise"):
+            verdict += ", within this CPU's timing noise"
         if sp["met"] and not sp.get("within_5_percent", True):
             verdict += f", {100 * (sp['achieved'] / sp['target'] - 1):.0f}% over: more removed than needed"
         proxy = " proxy" if "proxy" in sp.get("timed_as", "").split(";")[-1] else ""

@@ -109,7 +109,8 @@ def test_speedup_widths_meet_a_fake_latency_budget(target, monkeypatch):
     params = ChannelPruningParams(speedup=target, refit=False)
     pruned = structured.prune_with_data(model.clone(), find_channel_groups(model), params, ctx, "ChannelPruning")
     report = ctx.reports["ChannelPruning"]
-    assert report["speedup"]["met"] and cpu.model_ms(model) / cpu.model_ms(pruned) >= target * 0.995
+    assert cpu.model_ms(model) / cpu.model_ms(pruned) >= target * structured.ACCEPT
+    assert report["speedup"]["met"] or "timing noise" in report["speedup"]["miss"]
     assert all(w["kept"] % 4 == 0 or w["kept"] == w["dense"] for w in report["speedup"]["widths"].values())
     widths = {g.name: g.channels for g in find_channel_groups(pruned)}
     assert widths == {n: v["kept"] for n, v in report["layers"].items()}
@@ -146,8 +147,8 @@ def test_a_round_that_would_end_the_search_is_timed_again(monkeypatch):
     sp = ctx.reports["ChannelPruning"]["speedup"]
     twice = [r for r in sp["rounds"] if "speedup_again" in r]
     assert twice and all(abs(r["speedup"] ** 2 - r["speedup_first"] * r["speedup_again"]) < 1e-9 for r in twice)
-    assert all(r["speedup_first"] >= target * 0.995 for r in twice)
-    assert sp["met"] and cpu.model_ms(model) / cpu.model_ms(pruned) >= target * 0.995
+    assert all(r["speedup_first"] >= target * structured.ACCEPT for r in twice)
+    assert cpu.model_ms(model) / cpu.model_ms(pruned) >= target * structured.ACCEPT
 
 
 def test_a_residual_branch_is_dropped_where_narrowing_cannot_meet_the_budget(monkeypatch):
@@ -313,3 +314,17 @@ def test_a_bad_widths_parameter_is_named(params):
 
     with pytest.raises(OvSparsityError, match="parameter.? 'widths'"):
         ChannelPruningParams(**params)
+
+
+def test_a_candidates_readings_are_pooled_when_it_is_timed_again(monkeypatch):
+    """The final re-timing adds a reading to each candidate's; its speed-up becomes their geometric mean,
+    and one within ACCEPT of the target counts as reaching it (ResNet-56: x1.417, x1.377 in its round and
+    x1.382 re-timed, for x1.4, lost the choice to one x1.507 over; 2.31 points instead of ~1.5)."""
+    monkeypatch.setattr(structured.latency, "interleaved_latency",
+                        lambda models, **kw: [{"median_ms": 10.0}, {"median_ms": 10 / 1.382}, {"median_ms": 10 / 1.507}])
+    tried = [({"a": 8}, 1.397, 1.0, 1), ({"a": 4}, 1.48, 2.0, 2)]
+    readings = [[1.417, 1.377], [1.48]]
+    retimed = structured._retime(tried, ["m1", "m2"], readings, "dense", 1.4, 32)
+    assert retimed == {"1": pytest.approx(1.382), "2": pytest.approx(1.507)}
+    assert tried[0][1] == pytest.approx((1.417 * 1.377 * 1.382) ** (1 / 3)) and tried[0][1] >= 1.4 * structured.ACCEPT
+    assert readings == [[1.417, 1.377, pytest.approx(1.382)], [1.48, pytest.approx(1.507)]]

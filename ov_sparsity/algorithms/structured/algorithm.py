@@ -29,6 +29,11 @@ from ov_sparsity.progress import bar
 # (MobileNetV2). Each round times the candidate and the dense model for ROUND_SECONDS together; the
 # sensitivity measures every second width (the curves are smooth) to pay for it.
 ROUND_SECONDS = 8.0
+# One reading of a speed-up is good to about ±4% on this CPU (ResNet-56 x1.417, x1.377, x1.382 for one candidate):
+# a candidate whose pooled readings come within ACCEPT of the target counts as reaching it, so that a noisy
+# last reading does not hand the choice to one further over (ResNet-56: x1.507 chosen, 2.31 points lost, over
+# one pooled at x1.392 for x1.4). The report still says "MISSED" below 0.995 of the target, and by how much.
+ACCEPT = 0.98
 SENSITIVITY_STRIDE = 2
 
 
@@ -192,10 +197,10 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
                               f"{narrow_t['median_ms']:.2f} ms against {dense_ms:.2f} ms, x{ceiling:.2f} at most")
     need = dense_ms * (1 - 1 / target)
     low, high = 0.0, reachable  # the saving asked of the DP: bisected between too little and too much
-    rounds, tried = [], []
+    rounds, tried, readings = [], [], []  # readings: every speed-up measured for each round's candidate
 
     def in_band(speedup: float) -> bool:
-        return target * 0.995 <= speedup <= target * 1.05
+        return target * ACCEPT <= speedup <= target * 1.05
 
     for _ in range(6):
         choice = choose_widths(savings, costs, need)
@@ -208,11 +213,13 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
             again = measure(None)  # is timed again, and the two ratios' geometric mean decides
             rounds[-1].update(speedup_first=achieved, speedup_again=again[0]["median_ms"] / again[1]["median_ms"])
             achieved = rounds[-1]["speedup"] = float(np.sqrt(achieved * rounds[-1]["speedup_again"]))
+        readings.append([rounds[-1]["speedup_first"], rounds[-1]["speedup_again"]] if "speedup_again" in rounds[-1]
+                        else [achieved])
         tried.append((chosen, achieved, float(sum(costs[n][j] for n, j in choice.items())), len(rounds)))
         log.info("speed-up round %d: x%.3f (target x%.3f)", len(rounds), achieved, target)
         if in_band(achieved):
             break
-        if achieved < target * 0.995:
+        if achieved < target * ACCEPT:
             low = need
             saved = dense["median_ms"] - pruned["median_ms"]
             wanted = dense["median_ms"] * (1 - 1 / target)
@@ -221,9 +228,9 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
         else:
             high = need
             need = (low + need) / 2
-    retimed = _retime(tried, prepared, dense_timed, target, batch)
+    retimed = _retime(tried, prepared, readings, dense_timed, target, batch)
     clock("candidates timed")
-    met = [t for t in tried if t[1] >= target * 0.995]
+    met = [t for t in tried if t[1] >= target * ACCEPT]
     best = min(met, key=lambda t: t[2]) if met else max(tried, key=lambda t: t[1])
     chosen, achieved, _, pick = best
     report = {"target": target, "achieved": achieved, "met": achieved >= target * 0.995, "retimed": retimed,
@@ -236,12 +243,17 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
               "ceiling": ceiling, "widths": {n: {"dense": plans[n].channels, "kept": chosen[n],
                                                  "candidates": widths[n],
                                                  "table_ms": [float(v) for v in table[n]]} for n in plans}}
-    if not report["met"]:
+    if not report["met"] and achieved >= target * ACCEPT:
+        report["within_noise"] = True
+        report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}, {100 * (1 - achieved / target):.1f}% short: "
+                          f"within this CPU's timing noise (about ±4% a reading; {len(readings[pick - 1])} readings "
+                          "pooled), so it was kept over the candidates further over the target, which remove more")
+    elif not report["met"]:
         report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}: the group tables predicted more saving than "
                           "the whole model shows (fixed per-layer costs, fused ops), and 6 rounds of bisecting "
                           "the asked saving did not close it")
     elif not report["within_5_percent"]:
-        short = [t[1] for t in tried if t[1] < target * 0.995]
+        short = [t[1] for t in tried if t[1] < target * ACCEPT]
         dense_range = [r["dense"]["median_ms"] for r in rounds]
         report["over"] = (f"measured ×{achieved:.3f} for ×{target:g}, {100 * (achieved / target - 1):.0f}% over: no "
                           "candidate closer to the target measured at or above it"
@@ -306,24 +318,25 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str,
     return model
 
 
-def _retime(tried: list, prepared: list, dense_timed, target: float, batch: int) -> dict:
+def _retime(tried: list, prepared: list, readings: list, dense_timed, target: float, batch: int) -> dict:
     """The rounds ran a minute apart and this CPU's timing drifts between them (MobileNetV2's dense INT8
     measured 1.61-2.44 ms across six rounds of one run; a candidate timed x1.39 in its round re-measured
     x1.22): the candidates that met the target, and the fastest one that did not, are timed again
-    together, interleaved with the dense model, and their speed-ups replaced (in `tried`, in place).
-    Returns {round: re-measured speed-up}."""
+    together, interleaved with the dense model; each one's speed-up in `tried` becomes the geometric mean of
+    all its readings (`readings`, in place). Returns {round: re-measured speed-up}."""
     if len(tried) < 2:
         return {}
-    met = sorted((i for i, t in enumerate(tried) if t[1] >= target * 0.995), key=lambda i: tried[i][2])
-    short = [i for i, t in enumerate(tried) if t[1] < target * 0.995]
+    met = sorted((i for i, t in enumerate(tried) if t[1] >= target * ACCEPT), key=lambda i: tried[i][2])
+    short = [i for i, t in enumerate(tried) if t[1] < target * ACCEPT]
     near = met[:3] + ([max(short, key=lambda i: tried[i][1])] if short else [])  # the least costly that met it
     times = latency.interleaved_latency([dense_timed] + [prepared[i] for i in near],
                                         seconds=ROUND_SECONDS / 2 * (1 + len(near)), rounds=10, batch=batch)
     out = {}
     for i, t in zip(near, times[1:]):
         speed = times[0]["median_ms"] / t["median_ms"]
+        readings[i].append(speed)
         chosen, _, cost, round_ = tried[i]
-        tried[i] = (chosen, speed, cost, round_)
+        tried[i] = (chosen, float(np.exp(np.mean(np.log(readings[i])))), cost, round_)
         out[str(round_)] = speed
     return out
 
