@@ -206,15 +206,15 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
         choice = choose_widths(savings, costs, need)
         chosen = {n: widths[n][j] for n, j in choice.items()}
         dense, pruned = measure(chosen)
-        achieved = dense["median_ms"] / pruned["median_ms"]
+        reads = [dense["median_ms"] / pruned["median_ms"]]
         rounds.append({"need_ms": need, "predicted_saving_ms": float(sum(savings[n][j] for n, j in choice.items())),
-                       "dense": dense, "pruned": pruned, "speedup": achieved})
-        if in_band(achieved):  # one measurement is good to ~±4% here: a candidate that would end the search
-            again = measure(None)  # is timed again, and the two ratios' geometric mean decides
-            rounds[-1].update(speedup_first=achieved, speedup_again=again[0]["median_ms"] / again[1]["median_ms"])
-            achieved = rounds[-1]["speedup"] = float(np.sqrt(achieved * rounds[-1]["speedup_again"]))
-        readings.append([rounds[-1]["speedup_first"], rounds[-1]["speedup_again"]] if "speedup_again" in rounds[-1]
-                        else [achieved])
+                       "dense": dense, "pruned": pruned})
+        if in_band(reads[0]):  # one reading is good to ~±4% here: a candidate that would end the search is
+            again = measure(None)  # timed again, and its readings' geometric mean decides
+            reads.append(again[0]["median_ms"] / again[1]["median_ms"])
+            rounds[-1].update(speedup_first=reads[0], speedup_again=reads[1])
+        readings.append(reads)
+        achieved = rounds[-1]["speedup"] = _pooled(reads)
         tried.append((chosen, achieved, float(sum(costs[n][j] for n, j in choice.items())), len(rounds)))
         log.info("speed-up round %d: x%.3f (target x%.3f)", len(rounds), achieved, target)
         if in_band(achieved):
@@ -318,6 +318,11 @@ def prune_with_data(model: ov.Model, groups: list, p, ctx: Context, who: str,
     return model
 
 
+def _pooled(speedups: list) -> float:
+    """Readings of one speed-up pooled: their geometric mean (ratios)."""
+    return float(np.exp(np.mean(np.log(speedups))))
+
+
 def _retime(tried: list, prepared: list, readings: list, dense_timed, target: float, batch: int) -> dict:
     """The rounds ran a minute apart and this CPU's timing drifts between them (MobileNetV2's dense INT8
     measured 1.61-2.44 ms across six rounds of one run; a candidate timed x1.39 in its round re-measured
@@ -336,7 +341,7 @@ def _retime(tried: list, prepared: list, readings: list, dense_timed, target: fl
         speed = times[0]["median_ms"] / t["median_ms"]
         readings[i].append(speed)
         chosen, _, cost, round_ = tried[i]
-        tried[i] = (chosen, float(np.exp(np.mean(np.log(readings[i])))), cost, round_)
+        tried[i] = (chosen, _pooled(readings[i]), cost, round_)
         out[str(round_)] = speed
     return out
 
