@@ -197,7 +197,7 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
                               f"{narrow_t['median_ms']:.2f} ms against {dense_ms:.2f} ms, x{ceiling:.2f} at most")
     need = dense_ms * (1 - 1 / target)
     low, high = 0.0, reachable  # the saving asked of the DP: bisected between too little and too much
-    rounds, tried, readings = [], [], []  # readings: every speed-up measured for each round's candidate
+    rounds, tried = [], []  # tried: (widths, every speed-up read for them, their measured cost, round)
 
     def in_band(speedup: float) -> bool:
         return target * ACCEPT <= speedup <= target * 1.05
@@ -213,9 +213,8 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
             again = measure(None)  # timed again, and its readings' geometric mean decides
             reads.append(again[0]["median_ms"] / again[1]["median_ms"])
             rounds[-1].update(speedup_first=reads[0], speedup_again=reads[1])
-        readings.append(reads)
         achieved = rounds[-1]["speedup"] = _pooled(reads)
-        tried.append((chosen, achieved, float(sum(costs[n][j] for n, j in choice.items())), len(rounds)))
+        tried.append((chosen, reads, float(sum(costs[n][j] for n, j in choice.items())), len(rounds)))
         log.info("speed-up round %d: x%.3f (target x%.3f)", len(rounds), achieved, target)
         if in_band(achieved):
             break
@@ -228,11 +227,12 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
         else:
             high = need
             need = (low + need) / 2
-    retimed = _retime(tried, prepared, readings, dense_timed, target, batch)
+    retimed = _retime(tried, prepared, dense_timed, target, batch)
     clock("candidates timed")
-    met = [t for t in tried if t[1] >= target * ACCEPT]
-    best = min(met, key=lambda t: t[2]) if met else max(tried, key=lambda t: t[1])
-    chosen, achieved, _, pick = best
+    met = [t for t in tried if _pooled(t[1]) >= target * ACCEPT]
+    best = min(met, key=lambda t: t[2]) if met else max(tried, key=lambda t: _pooled(t[1]))
+    chosen, reads, _, pick = best
+    achieved = _pooled(reads)
     report = {"target": target, "achieved": achieved, "met": achieved >= target * 0.995, "retimed": retimed,
               "within_5_percent": abs(achieved / target - 1) <= 0.05, "round": pick, "rounds": rounds,
               "latency_batch": batch, "precision": "INT8" if int8 else "FP32", "block_multiple": multiple,
@@ -246,14 +246,14 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     if not report["met"] and achieved >= target * ACCEPT:
         report["within_noise"] = True
         report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}, {100 * (1 - achieved / target):.1f}% short: "
-                          f"within this CPU's timing noise (about ±4% a reading; {len(readings[pick - 1])} readings "
+                          f"within this CPU's timing noise (about ±4% a reading; {len(reads)} readings "
                           "pooled), so it was kept over the candidates further over the target, which remove more")
     elif not report["met"]:
         report["miss"] = (f"measured ×{achieved:.3f} for ×{target:g}: the group tables predicted more saving than "
                           "the whole model shows (fixed per-layer costs, fused ops), and 6 rounds of bisecting "
                           "the asked saving did not close it")
     elif not report["within_5_percent"]:
-        short = [t[1] for t in tried if t[1] < target * ACCEPT]
+        short = [_pooled(t[1]) for t in tried if _pooled(t[1]) < target * ACCEPT]
         dense_range = [r["dense"]["median_ms"] for r in rounds]
         report["over"] = (f"measured ×{achieved:.3f} for ×{target:g}, {100 * (achieved / target - 1):.0f}% over: no "
                           "candidate closer to the target measured at or above it"
@@ -323,26 +323,24 @@ def _pooled(speedups: list) -> float:
     return float(np.exp(np.mean(np.log(speedups))))
 
 
-def _retime(tried: list, prepared: list, readings: list, dense_timed, target: float, batch: int) -> dict:
+def _retime(tried: list, prepared: list, dense_timed, target: float, batch: int) -> dict:
     """The rounds ran a minute apart and this CPU's timing drifts between them (MobileNetV2's dense INT8
     measured 1.61-2.44 ms across six rounds of one run; a candidate timed x1.39 in its round re-measured
     x1.22): the candidates that met the target, and the fastest one that did not, are timed again
-    together, interleaved with the dense model; each one's speed-up in `tried` becomes the geometric mean of
-    all its readings (`readings`, in place). Returns {round: re-measured speed-up}."""
+    together, interleaved with the dense model, each reading added to its readings in `tried` (in place; a
+    candidate's speed-up is their geometric mean, `_pooled`). Returns {round: re-measured speed-up}."""
     if len(tried) < 2:
         return {}
-    met = sorted((i for i, t in enumerate(tried) if t[1] >= target * ACCEPT), key=lambda i: tried[i][2])
-    short = [i for i, t in enumerate(tried) if t[1] < target * ACCEPT]
-    near = met[:3] + ([max(short, key=lambda i: tried[i][1])] if short else [])  # the least costly that met it
+    speed = [_pooled(t[1]) for t in tried]
+    met = sorted((i for i, v in enumerate(speed) if v >= target * ACCEPT), key=lambda i: tried[i][2])
+    short = [i for i, v in enumerate(speed) if v < target * ACCEPT]
+    near = met[:3] + ([max(short, key=lambda i: speed[i])] if short else [])  # the least costly that met it
     times = latency.interleaved_latency([dense_timed] + [prepared[i] for i in near],
                                         seconds=ROUND_SECONDS / 2 * (1 + len(near)), rounds=10, batch=batch)
     out = {}
     for i, t in zip(near, times[1:]):
-        speed = times[0]["median_ms"] / t["median_ms"]
-        readings[i].append(speed)
-        chosen, _, cost, round_ = tried[i]
-        tried[i] = (chosen, _pooled(readings[i]), cost, round_)
-        out[str(round_)] = speed
+        tried[i][1].append(times[0]["median_ms"] / t["median_ms"])
+        out[str(tried[i][3])] = tried[i][1][-1]
     return out
 
 
