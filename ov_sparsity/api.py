@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import openvino as ov
 
+from ov_sparsity import jsonio
 from ov_sparsity.algorithms import Pipeline, create_algorithm
 from ov_sparsity.config.schema import RATINGS, EngineSection, RunConfig
 from ov_sparsity.data import ArrayDataset, ImageFolder, NoiseDataset, Preprocessing, Subset, random_subset
@@ -24,6 +24,7 @@ from ov_sparsity.data.preprocess import guess_preset
 from ov_sparsity.data.samples import inference_items
 from ov_sparsity.data.text import NOT_FOR_TEXT, is_text_model
 from ov_sparsity.engine.infer import input_hw
+from ov_sparsity.engine.threads import configure as configure_threads
 from ov_sparsity.errors import OvSparsityError
 from ov_sparsity.recommend.data import is_recommender
 from ov_sparsity.graph.model_io import as_model, check_single_input, read_model, save_model
@@ -193,7 +194,8 @@ def _check_flag(name: str, value) -> None:
 def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Optional[str] = None,
              distribution: str = "global", weight_correction: bool = True, bias_correction: bool = True,
              quantize: bool = False, subset_size: int = 300, ignored_scope=None, preprocessing=None,
-             seed: int = 0, progress: bool = True, **weight_sparsity_params) -> ov.Model:
+             seed: int = 0, progress: bool = True, threads: Optional[int] = None,
+             **weight_sparsity_params) -> ov.Model:
     """Return a sparse (optionally INT8) copy of `model`; the input model is not modified.
 
     model: an openvino.Model, or the path of an IR .xml (read with its .bin).
@@ -208,10 +210,12 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
     (recovery="auto": the sparse model distilled from the dense one through the IR's torch
     mirror, kept only if a held-out tenth of the data gains 5%; recovery="none" skips it);
     method="magnitude" is the corrections-only recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
-    schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300).
+    schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300). threads: torch's and OpenVINO's
+    thread count, set once per process (default: the CPUs this process may use: affinity and cgroup quota).
 
     Bad arguments raise ov_sparsity.OvSparsityError, its message naming the argument.
     """
+    configure_threads(None if threads is None else checked("threads", threads, RANGES["threads"]))
     model = as_model(model)
     subset_size = checked("subset_size", subset_size, RANGES["subset_size"])
     seed = checked("seed", seed, RANGES["seed"])
@@ -319,6 +323,7 @@ def compress(config, output_dir: str | Path, progress: bool = True,
     (atomically). Returns the report. `config`: a RunConfig, a POT-shaped dict, or the path of a config file."""
     t_start = time.perf_counter()
     config = as_run_config(config)
+    configure_threads(config.engine.threads)
     if config.model.model is None:
         raise OvSparsityError("no model given (config model.model or MODEL.xml on the command line)")
     if not config.compression.algorithms:
@@ -378,7 +383,7 @@ def compress(config, output_dir: str | Path, progress: bool = True,
             report["stages"] = stage_rows
         if check is not None:
             report["held_out"] = check
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / "report.json").write_text(jsonio.dumps(report, indent=2) + "\n")
         from ov_sparsity.benchmark.html import run_page
 
         (tmp / "report.html").write_text(run_page(report))  # the same page `ov-sparsity report OUTDIR` renders

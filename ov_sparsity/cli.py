@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from ov_sparsity import cli_preprocess
-from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.errors import WRITE_ERRNOS, OvSparsityError
 from ov_sparsity.validate import cli_type
 
 EXIT_BAD_INPUT = 2
@@ -26,6 +26,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 _sparsity = cli_type("sparsity")
+
+
+def _threads_flag(parser) -> None:
+    parser.add_argument("--threads", type=cli_type("threads"),
+                        help="torch and OpenVINO threads (default: the CPUs this process may use, from its affinity "
+                             "and cgroup CPU quota; fewer leaves cores to other jobs on a shared machine)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "off by default: docs/results.md)")
     c.add_argument("--int8", action="store_true", help="add DefaultQuantization (INT8 via nncf.quantize)")
     c.add_argument("--seed", type=cli_type("seed"), help="seed for subset selection and synthetic data (default 0)")
+    _threads_flag(c)
     c.add_argument("--no-weight-correction", action="store_true", help="skip the per-channel weight correction")
     c.add_argument("--no-bias-correction", action="store_true", help="skip the activation bias correction")
     c.add_argument("--fast", action="store_true",
@@ -122,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=cli_type("limit"), help="evaluate the first N images only")
     e.add_argument("--batch-size", type=cli_type("batch_size"), default=32)
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    _threads_flag(e)
 
     b = sub.add_parser("benchmark", help="latency, throughput, size, MACs and accuracy of IRs side by side, "
                                          "or a whole suite (--suite)")
+    _threads_flag(b)
     b.add_argument("models", nargs="*", metavar="MODEL.xml", help="the first is the reference")
     b.add_argument("--suite", help="a suite YAML (benchmarks/suites/*.yaml): compress, then measure")
     b.add_argument("--data", help="labelled image folder: accuracy and agreement with the first model")
@@ -223,6 +232,8 @@ def cmd_compress(args) -> int:
         config.engine.seq_len = args.seq_len
     if args.holdout is not None:
         config.engine.holdout = args.holdout
+    if args.threads is not None:
+        config.engine.threads = args.threads
     if args.latency_batch is not None and args.speedup is None and args.widths is None:
         raise OvSparsityError("--latency-batch goes with --speedup (or --widths: the batch the stages are timed at)")
     if args.speedup is not None and args.widths is not None:
@@ -302,6 +313,10 @@ def cmd_compress(args) -> int:
         if recovery is not None and udfc_only:
             cp["recovery"] = recovery  # ChannelPruning's own step, before INT8: on the images, or on fractals
         config.set_algorithm_params("ChannelPruning", cp, first=True)
+    if ws and not any(a["name"] in ("WeightSparsity", "MagnitudeSparsity") for a in config.compression.algorithms):
+        raise OvSparsityError(f"{_weight_flag(args)} sets how weights are pruned, but this run removes channels only "
+                              "(--udfc, --speedup or --widths without --sparsity): add --sparsity to prune weights "
+                              "too, or leave the flag out")
     if ws:
         config.set_weight_sparsity(**ws)
     if args.int8:
@@ -312,10 +327,23 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def _weight_flag(args) -> str:
+    """The first flag given that belongs to weight pruning."""
+    for flag, given in (("--fast", args.fast), ("--tune", args.tune), ("--fp-inputs", args.fp_inputs),
+                        ("--allocation", args.allocation), ("--no-weight-correction", args.no_weight_correction),
+                        ("--no-bias-correction", args.no_bias_correction), ("--schedule-steps", args.schedule_steps),
+                        ("--initial-sparsity", args.initial_sparsity), ("--max-accuracy-drop", args.max_accuracy_drop)):
+        if given is not None and given is not False:
+            return flag
+    return "a weight-pruning flag"
+
+
 def _recovery_setting(args):
     """WeightSparsity's / Recovery's setting from --recovery and --recovery-minutes (None: neither given)."""
     if args.recovery is None and args.recovery_minutes is None:
         return None
+    if args.recovery == "none" and args.recovery_minutes is not None:
+        raise OvSparsityError("--recovery-minutes caps a recovery that --recovery none turns off: give one")
     mode = args.recovery or "auto"
     if args.recovery_minutes is None or mode == "none":
         return mode
@@ -333,10 +361,9 @@ def _on_sigterm(signum, frame):
 def main(argv=None) -> int:
     import signal
 
-    parser = build_parser()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)  # the parser imports the heavy modules: inside the handler
         _setup_logging(args.quiet)
         cli_preprocess.fold(args)
         from ov_sparsity import cli_files, cli_measure
@@ -347,6 +374,14 @@ def main(argv=None) -> int:
         return handler(args)
     except OvSparsityError as exc:
         print(f"ov-sparsity: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a write no step turned into a message: a full or read-only disk is the user's to fix
+        import errno
+
+        if errno.errorcode.get(exc.errno) not in WRITE_ERRNOS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"ov-sparsity: error: cannot write{where}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ov-sparsity: interrupted", file=sys.stderr)

@@ -3,11 +3,11 @@ Errors are OvSparsityError (cli.main prints them as one line, exit 2)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import load_json
 
 
 REPORT_KEYS = {"report.json": ("model", "global_sparsity", "weights", "layers", "algorithms", "size", "data",
@@ -50,11 +50,13 @@ def cmd_report(args) -> int:
 def read_widths(path: Path) -> dict:
     """--widths FILE: {group: channels kept} from an earlier compress's report.json (its ChannelPruning
     layers) or from a JSON object of that shape (the counts are checked against the model later)."""
-    if not path.is_file():
+    if not path.exists():
         raise OvSparsityError(f"--widths: no such file: {path}")
-    data = _read_json(path)
+    data = load_json(path, "--widths")
     if isinstance(data, dict) and "algorithm_reports" in data:
-        layers = (data["algorithm_reports"] or {}).get("ChannelPruning", {}).get("layers")
+        reports = data["algorithm_reports"]
+        channels = reports.get("ChannelPruning") if isinstance(reports, dict) else None
+        layers = channels.get("layers") if isinstance(channels, dict) else None
         if not isinstance(layers, dict):
             raise OvSparsityError(f"--widths: {path} is a report.json without ChannelPruning widths (it comes "
                                   "from a run that removed no channels by --speedup or ChannelPruning)")
@@ -68,10 +70,7 @@ def read_widths(path: Path) -> dict:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise OvSparsityError(f"cannot read {path}: {exc}") from None
+    return load_json(path, "report")
 
 
 def cmd_zoo(args) -> int:

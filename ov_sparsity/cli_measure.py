@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from ov_sparsity import jsonio
+from ov_sparsity.engine.threads import configure
 from ov_sparsity.errors import OvSparsityError
 
 BOOTSTRAP = 200  # eval --task detection: resamples of the reference mAP's 95% interval
 
 
 def cmd_eval(args) -> int:
+    configure(args.threads)
     from ov_sparsity.api import labelled_images
     from ov_sparsity.data.text import is_text_model
     from ov_sparsity.engine.evaluate import evaluate
@@ -63,7 +65,7 @@ def cmd_eval(args) -> int:
 
 def _print(args, result: dict) -> int:
     if args.json:
-        print(json.dumps(result))
+        print(jsonio.dumps(result))
     else:
         for k, v in result.items():
             print(f"{k:<36}[{v[0]:.4f}, {v[1]:.4f}]" if isinstance(v, list) and len(v) == 2 else
@@ -104,6 +106,7 @@ def _refuse_flags(args, names, what: str) -> None:
 
 
 def cmd_benchmark(args) -> int:
+    configure(args.threads)
     from ov_sparsity.benchmark.output import write_results
     from ov_sparsity.benchmark.results import terminal_table
     from ov_sparsity.outputs import check_output_dir
@@ -163,7 +166,7 @@ def cmd_benchmark(args) -> int:
         for path in write_results(results, out):
             say(f"wrote {path}")
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(jsonio.dumps(results, indent=1))
     else:
         print(terminal_table(results))
     return 0

@@ -6,36 +6,109 @@ or a previous output of this tool -- recognised by what the tool itself writes
 there (a `.ov-sparsity` marker, or nothing but the files of that kind of
 output). It may never be, or contain, an input (model, weights, config, data),
 nor lie inside an input data folder. Temporary folders are removed on every
-failure path, Ctrl-C included.
+failure path, Ctrl-C included; their names carry the host and process that made
+them, so one left by a killed run (`kill -9`, power loss) is removed by the next
+run that writes beside it, while one a live run owns is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
 from ov_sparsity.errors import OvSparsityError
 
 MARKER = ".ov-sparsity"
-_TMP_PREFIX = ".ovs-tmp-"
-_OLD_PREFIX = ".ovs-old-"
 NAME_MAX = 255
 
-# What each kind of output holds; (names, patterns, signature: one of these marks an older output without a marker)
+@dataclass(frozen=True)
+class OutputKind:
+    """What one kind of output holds. Without the marker a folder counts as an older output of ours only
+    when it holds nothing but `files` (no folder: a name like `data` proves nothing) and its signature file
+    reads as ours (a JSON object with `keys`)."""
+    files: frozenset = frozenset()
+    patterns: tuple = ()  # file names by pattern (fractal_00001.png)
+    folders: frozenset = frozenset()  # allowed only beside the marker
+    signature: str = ""
+    keys: tuple = ()
+
+
 KINDS = {
-    "compress": ({"model.xml", "model.bin", "report.json", "report.html", "config.json", "wall_s.txt"}, (),
-                 {"report.json"}),
-    "fractals": (set(), (r"fractal_\d+\.png",), set()),
-    "benchmark": ({"results.json", "results.md", "report.html", "models", "runs", "data"}, (),
-                  {"results.json"}),
-    "demo": ({"mobilenet_v2.xml", "mobilenet_v2.bin"}, (r"mobilenet_v2_sparse\d+_int8",), {"mobilenet_v2.xml"}),
+    "compress": OutputKind(frozenset({"model.xml", "model.bin", "report.json", "report.html", "config.json",
+                                      "wall_s.txt"}), signature="report.json",
+                           keys=("model", "global_sparsity", "layers", "algorithms")),
+    "fractals": OutputKind(patterns=(r"fractal_\d+\.png",)),
+    "benchmark": OutputKind(frozenset({"results.json", "results.md", "report.html"}),
+                            folders=frozenset({"models", "runs", "data"}), signature="results.json",
+                            keys=("schema_version", "machine", "models")),
+    "demo": OutputKind(frozenset({"mobilenet_v2.xml", "mobilenet_v2.bin"}),
+                       folders=frozenset({f"mobilenet_v2_sparse{p}_int8" for p in range(100)})),
 }
+SIGNATURE_BYTES = 64 << 20  # a signature file larger than this is not one of ours
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so that a reused pid is not taken for
+    the process that made a folder; '0' where /proc is not there."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start == "0" or _start_time(pid) in (start, "0")
+
+
+_OWNED_TEMP = re.compile(r"\.ovs-(?:tmp|old)-([0-9a-f]{8})-(\d+)-(\d+)-.+")
+
+
+def sweep_stale(folder: Path) -> list:
+    """Remove the temporary folders beside an output that a dead run of ours left in `folder` (its name
+    carries this host and a process that is gone); those of live runs and other hosts stay."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    host = _host_tag()
+    for name in names:
+        found = _OWNED_TEMP.fullmatch(name)
+        if found and found[1] == host and not _alive(int(found[2]), found[3]):
+            path = Path(folder) / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+def temp_dir(parent: Path, role: str = "tmp") -> Path:
+    """A new folder in `parent` named for this host and process (role 'tmp': work in progress; 'old': an
+    output being replaced), after the stale ones of dead runs there are removed."""
+    sweep_stale(parent)
+    pid = os.getpid()
+    return Path(tempfile.mkdtemp(prefix=f".ovs-{role}-{_host_tag()}-{pid}-{_start_time(pid)}-", dir=parent))
 
 
 def _umask() -> int:
@@ -44,24 +117,40 @@ def _umask() -> int:
     return mask
 
 
-def _owned(entries: list, kind: str) -> bool:
-    names, patterns, _ = KINDS[kind]
-    return all(e == MARKER or e in names or any(re.fullmatch(p, e) for p in patterns) for e in entries)
+def _ours(folder: Path, kind: OutputKind) -> bool:
+    """The signature file is a JSON object with the kind's keys (read capped; nesting a parser rejects
+    is not ours either)."""
+    path = folder / kind.signature
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > SIGNATURE_BYTES:
+            return False
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and all(k in data for k in kind.keys)
 
 
 def replaceable(folder: Path, kind: str) -> bool:
-    """True when `folder` is missing, empty, or holds only what this tool writes for `kind`
-    (an older output without the marker counts when it holds the kind's signature file, or,
-    for fractals, only fractal images)."""
+    """True when `folder` is missing, empty, or an earlier output of this tool for `kind`: it holds our
+    marker and only what that kind writes, or, without the marker, only the kind's files (no folders, no
+    links) with a signature file that reads as ours (fractals: only fractal images)."""
     if not folder.exists():
         return True
     entries = sorted(os.listdir(folder))
     if not entries:
         return True
-    if not _owned(entries, kind):
-        return False
-    signature = KINDS[kind][2]
-    return MARKER in entries or not signature or bool(signature & set(entries))
+    spec = KINDS[kind]
+    marked = MARKER in entries and (folder / MARKER).is_file()
+    for e in entries:
+        path = folder / e
+        if e == MARKER:
+            continue
+        if e in spec.folders and marked and path.is_dir() and not path.is_symlink():
+            continue
+        named = e in spec.files or any(re.fullmatch(p, e) for p in spec.patterns)
+        if not named or path.is_symlink() or not path.is_file():
+            return False
+    return marked or not spec.signature or _ours(folder, spec)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -85,6 +174,8 @@ def check_output_dir(out_dir, kind: str, inputs: Iterable = (), data_dirs: Itera
     if len(os.fsencode(out_dir.name)) > NAME_MAX:
         raise OvSparsityError(f"output name is too long ({len(os.fsencode(out_dir.name))} bytes, at most {NAME_MAX}): "
                               f"{out_dir.name[:40]}...")
+    if out_dir.is_symlink():  # write where the link points; the link then points at the new output
+        out_dir = out_dir.resolve()
     existing = _first_existing(out_dir)
     if existing == out_dir and not out_dir.is_dir():
         raise OvSparsityError(f"output path exists and is not a folder: {out_dir}")
@@ -130,7 +221,7 @@ def atomic_output_dir(out_dir, kind: str, inputs: Iterable = (), data_dirs: Iter
     out_dir = check_output_dir(out_dir, kind, inputs, data_dirs)
     make_dirs(out_dir.parent)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=out_dir.parent))
+        tmp = temp_dir(out_dir.parent)
     except OSError as exc:
         raise OvSparsityError(f"output folder is not writable: {out_dir.parent} ({exc.strerror})") from None
     backup: Optional[Path] = None
@@ -140,7 +231,7 @@ def atomic_output_dir(out_dir, kind: str, inputs: Iterable = (), data_dirs: Iter
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give it the mode any new folder gets
         check_output_dir(out_dir, kind, inputs, data_dirs)  # again: the folder may have changed meanwhile
         if out_dir.exists():
-            backup = Path(tempfile.mkdtemp(prefix=_OLD_PREFIX, dir=out_dir.parent))
+            backup = temp_dir(out_dir.parent, "old")
             os.rmdir(backup)
             os.replace(out_dir, backup)
         try:
@@ -158,7 +249,15 @@ def atomic_output_dir(out_dir, kind: str, inputs: Iterable = (), data_dirs: Iter
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+        remove(backup)
+
+
+def remove(path: Path) -> None:
+    """A folder of ours removed whole (a link: the link only)."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check_output_file(path, inputs: Iterable = (), create_parents: bool = True) -> Path:

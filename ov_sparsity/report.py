@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openvino as ov
 
+from ov_sparsity.engine.threads import chosen as chosen_threads
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.sparse_fc import sparse_fc_layers
 from ov_sparsity.graph.sparsity import global_sparsity, layer_sparsity, layer_table
@@ -67,6 +68,7 @@ def build_report(*, dense_xml: Path, out_xml: Path, model: ov.Model, algorithms:
         "data": data,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "versions": versions(),
+        "threads": chosen_threads(),
         "seed": seed,
         "sparse_fc": sparse_fc_layers(model),
     }
@@ -152,6 +154,11 @@ def summary_lines(report: dict) -> list[str]:
     if q:
         lines.append(f"INT8            zeros preserved: {'yes' if q['zeros_preserved'] else 'NO'}"
                      f" ({q['zeros_lost']} of {q['zeros_before']} lost)")
+    th = report.get("threads") or {}
+    if th:
+        quota = f", quota {th['quota']:g}" if th.get("quota") is not None else ""
+        busy = f", {th['busy']} busy at start" if th.get("busy") else ""
+        lines.append(f"threads         {th['threads']} ({th['source']}; affinity {th['affinity']} CPUs{quota}{busy})")
     t = report["timings_s"]
     lines.append(f"wall time       {t.get('total', 0):.1f} s ("
                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total") + ")")

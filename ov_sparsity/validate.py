@@ -68,6 +68,7 @@ RANGES = {
     "seconds": Range(0.0, 86400.0),
     "recovery_minutes": Range(0.0, 10080.0),
     "workers": Range(1, 256, integer=True),
+    "threads": Range(1, 1024, integer=True),
     "images": Range(1, 1_000_000, integer=True),
     "image_size": Range(16, 4096, integer=True),
 }

@@ -794,3 +794,358 @@ def test_extreme_prune_ratio_is_damped_not_singular(world, tmp_path, monkeypatch
     compiled = ov.Core().compile_model(str(out / "model.xml"), "CPU")
     result = compiled(np.ones((1, 3, 32, 32), np.float32))[0]
     assert np.isfinite(result).all()
+
+
+# --- runs that must not destroy files, write what strict readers reject, or hang ---------------------------
+
+
+def _zoo_and_compress(w: Path) -> None:
+    """A zoo export (random ResNet-20 weights) and a 70%-sparse compress output made from it."""
+    import torch
+
+    from ov_sparsity.zoo.resnet_cifar import build as build_resnet
+
+    torch.manual_seed(0)
+    net = build_resnet("resnet20_cifar10")
+    torch.save({"state_dict": {"module." + k: v for k, v in net.state_dict().items()}}, w / "r20.th")
+    assert main(["-q", "zoo", "export", "resnet20_cifar10", "--weights", str(w / "r20.th"), "-o",
+                 str(w / "r20.xml")]) == 0
+    assert main(["-q", "compress", str(w / "r20.xml"), "-o", str(w / "A"), "--sparsity", "0.7", "--fast",
+                 "--data", "noise", "--subset-size", "4"]) == 0
+
+
+def _recommender(recorded: str, users: int = 3, items: int = 4):
+    """A tiny NeuMF-shaped IR (user/item inputs, one embedding table each) with `recorded` as its rt_info."""
+    rng = np.random.default_rng(0)
+    u = ops.parameter([-1], np.int64, name="user")
+    i = ops.parameter([-1], np.int64, name="item")
+    axis = ops.constant(np.int64(0))
+    eu = ops.gather(ops.constant(rng.standard_normal((users, 8)).astype(np.float32)), u, axis)
+    ei = ops.gather(ops.constant(rng.standard_normal((items, 8)).astype(np.float32)), i, axis)
+    out = ops.matmul(ops.multiply(eu, ei), ops.constant(rng.standard_normal((8, 1)).astype(np.float32)), False, False)
+    model = ov.Model([out], [u, i], "ncf")
+    model.set_rt_info(recorded, ["ov_sparsity", "recommender"])
+    return model
+
+
+def _detection_world(w: Path) -> None:
+    save(build("tiny_detector"), w / "det.xml")
+    (w / "photos").mkdir()
+    Image.new("RGB", (24, 20), (9, 90, 9)).save(w / "photos" / "p0.png")
+    image = '{"id": 1, "file_name": "p0.png"}'
+    box = '{"id": 1, "image_id": 1, "category_id": 1, "bbox": %s, "area": 4}'
+    for name, images, boxes in (("neg", image, box % "[1, 1, -2, 2]"), ("nanbox", image, box % "[1, 1, NaN, 2]"),
+                                ("nofile", '{"id": 1}', box % "[1, 1, 2, 2]"),
+                                ("nobbox", image, '{"id": 1, "image_id": 1, "category_id": 1, "area": 4}'),
+                                ("noarea", image, '{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}'),
+                                ("strings", '"p0.png"', box % "[1, 1, 2, 2]")):
+        (w / f"ann_{name}.json").write_text('{"images": [%s], "annotations": [%s]}' % (images, boxes))
+
+
+def _deep_and_odd_files(w: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    (w / "deep.json").write_text(deep)
+    (w / "deep_obj.json").write_text('{"images": %s, "annotations": []}' % deep)
+    (w / "w_string.json").write_text('{"algorithm_reports": {"ChannelPruning": "conv1"}}')
+    os.mkfifo(w / "fifo.xml")
+    (w / "fifo.bin").write_bytes(b"")
+    (w / "ratings.inter").write_text("u0 i0\nu1 i1\nu2 i2\n")
+    good = json.dumps({"ratings": str(w / "ratings.inter"), "users": ["u0", "u1", "u2"],
+                       "items": ["i0", "i1", "i2", "i3"]})
+    for name, recorded in (("rec_json", "{not json"), ("rec_nousers", '{"ratings": "r", "items": []}'),
+                           ("rec_types", '{"ratings": "r", "users": 5, "items": []}'),
+                           ("rec_beyond", good.replace('"u2"]', '"u2", "u3", "u4"]')), ("rec_ok", good)):
+        save(_recommender(recorded), w / f"{name}.xml")
+
+
+@pytest.fixture(scope="module")
+def files_world(tmp_path_factory):
+    w = tmp_path_factory.mktemp("files")
+    _zoo_and_compress(w)
+    _detection_world(w)
+    _deep_and_odd_files(w)
+    user = w / "userbench"  # a user's own results folder: folders named data/models prove nothing
+    for name in ("data", "models"):
+        (user / name).mkdir(parents=True)
+        (user / name / "keep.txt").write_text(name)
+    (user / "results.json").write_text('{"mine": true}\n')
+    save(build("conv_bias_relu", 0, hw=32), w / "m.xml")
+    _images(w / "imgs", 4)
+    (w / "widths.json").write_text('{"conv1": 4}')
+    return w
+
+
+DET = ["eval", "{w}/det.xml", "--task", "detection", "--data", "{w}/photos", "--channels", "BGR", "--annotations"]
+FILE_CASES = {
+    "udfc --fast adds no weight sparsity": (["compress", "{w}/m.xml", "-o", "{w}/o", "--udfc", "--fast"],
+                                            "--fast sets how weights are pruned, but this run removes channels"),
+    "widths --fast adds no weight sparsity": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths",
+                                               "{w}/widths.json", "--fast"], "--fast sets how weights are pruned"),
+    "scale 1e-30": (["compress", "{w}/m.xml", "-o", "{w}/o", "--data", "noise", "--scale", "1e-30"],
+                    "scale must lie in [0.001, 100000]"),
+    "recovery minutes with recovery none": (["compress", "{w}/m.xml", "-o", "{w}/o", "--recovery", "none",
+                                             "--recovery-minutes", "2"], "--recovery-minutes caps a recovery"),
+    "annotations: negative box": ([*DET, "{w}/ann_neg.json"], "annotations[0].bbox: Value error, width and height"),
+    "annotations: NaN box": ([*DET, "{w}/ann_nanbox.json"], "annotations[0].bbox: Value error, must be 4 finite"),
+    "annotations: no file_name": ([*DET, "{w}/ann_nofile.json"], "images[0].file_name: Field required"),
+    "annotations: no bbox": ([*DET, "{w}/ann_nobbox.json"], "annotations[0].bbox: Field required"),
+    "annotations: no area": ([*DET, "{w}/ann_noarea.json"], "annotations[0].area: Field required"),
+    "annotations: a string for an image": ([*DET, "{w}/ann_strings.json"], "images[0]: Input should be a valid"),
+    "annotations: /dev/zero": ([*DET, "/dev/zero"], "/dev/zero is a device, not a regular file"),
+    "annotations: nested 5,000 deep": ([*DET, "{w}/deep_obj.json"], "JSON nested deeper than 100 levels"),
+    "widths: nested 5,000 deep": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/deep.json"],
+                                  "JSON nested deeper than 100 levels"),
+    "widths: a string per group": (["compress", "{w}/m.xml", "-o", "{w}/o", "--widths", "{w}/w_string.json"],
+                                   "is a report.json without ChannelPruning widths"),
+    "preprocess nested 5,000 deep": (["compress", "{w}/m.xml", "-o", "{w}/o", "--data", "noise", "--preprocess",
+                                      '{"size": ' + "[" * 5000 + "]" * 5000 + "}"], "nested deeper than 100"),
+    "model .xml is a FIFO": (["compress", "{w}/fifo.xml", "-o", "{w}/o", "--data", "noise"],
+                             "fifo.xml is a FIFO, not a regular file"),
+    "interactions: /dev/zero": (["compress", "{w}/rec_ok.xml", "-o", "{w}/o", "--sparsity", "0.5", "--data",
+                                 "/dev/zero"], "/dev/zero is a device, not a regular file"),
+    "recommender: recorded JSON malformed": (["compress", "{w}/rec_json.xml", "-o", "{w}/o", "--data", "ratings"],
+                                             "recorded interactions (rt_info ov_sparsity/recommender): not valid"),
+    "recommender: recorded without users": (["compress", "{w}/rec_nousers.xml", "-o", "{w}/o", "--data",
+                                             "ratings"], "users: Field required"),
+    "recommender: recorded users of a wrong type": (["compress", "{w}/rec_types.xml", "-o", "{w}/o", "--data",
+                                                     "ratings"], "users: Input should be a valid list"),
+    "recommender: users beyond the table": (["compress", "{w}/rec_beyond.xml", "-o", "{w}/o", "--data", "ratings"],
+                                            "names 5 users, but the model's user embedding tables have 3 rows"),
+    "zoo export over a compress output": (["zoo", "export", "resnet20_cifar10", "--weights", "{w}/r20.th", "-o",
+                                           "{w}/A/model.xml"], "refusing to overwrite"),
+    "benchmark into a user's results folder": (["benchmark", "{w}/m.xml", "--seconds", "0", "-o", "{w}/userbench"],
+                                               "refusing to overwrite"),
+}
+
+
+@pytest.mark.parametrize("case", list(FILE_CASES))
+def test_a_run_never_replaces_what_it_did_not_write(case, files_world, capsys):
+    args, expected = FILE_CASES[case]
+    before = snapshot(files_world)
+    code = main(["-q", *(a.replace(W, str(files_world)) for a in args)])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(lines) == 1 and expected in lines[0], lines
+    assert snapshot(files_world) == before  # the 70% model, its report and the user's files as they were
+
+
+def test_zoo_export_replaces_its_own_export(files_world, tmp_path):
+    out = tmp_path / "r.xml"
+    for _ in range(2):
+        assert main(["-q", "zoo", "export", "resnet20_cifar10", "--weights", str(files_world / "r20.th"), "-o",
+                     str(out)]) == 0
+    with open(out.with_suffix(".bin"), "r+b") as f:  # weights edited since: no longer the export we wrote
+        f.write(b"\0\0\0\0")
+    assert main(["-q", "zoo", "export", "resnet20_cifar10", "--weights", str(files_world / "r20.th"), "-o",
+                 str(out)]) == 2
+
+
+def _strict_report(w: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["-q", "compress", str(w / "m.xml"), "-o", str(out), "--widths", str(w / "widths.json"), "--data",
+                 str(w / "imgs"), "--subset-size", "8", "--preprocess", "cifar10"]) == 0
+
+    def refuse(token):
+        raise AssertionError(f"bare {token} in report.json")
+
+    report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    recovery = report["algorithm_reports"]["ChannelPruning"]["recovery"]
+    assert recovery["applied"] is False and "none to hold out" in recovery["skipped"]
+
+
+def _ncf_one_user_rated_all(w: Path, tmp_path: Path) -> None:
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += [f"u0\ti{i}\t4\t{i}" for i in range(12)]  # u0 rated every item
+    lines += [f"u{u}\ti{(u * 5 + k) % 12}\t4\t{k}" for u in range(1, 9) for k in range(4)]
+    (tmp_path / "all.inter").write_text("\n".join(lines) + "\n")
+    script = (f"import sys; from ov_sparsity.cli import main; xml = {str(tmp_path / 'n.xml')!r}; "
+              f"sys.exit(main(['-q', 'zoo', 'export', 'ncf_movielens100k', '--weights', "
+              f"{str(tmp_path / 'all.inter')!r}, '-o', xml]) or main(['-q', 'compress', xml, '-o', "
+              f"{str(tmp_path / 'c')!r}, '--sparsity', '0.5', '--data', {str(tmp_path / 'all.inter')!r}]) or "
+              f"main(['-q', 'eval', xml]))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "c" / "model.xml").is_file()
+
+
+def _nncf_names(w: Path, tmp_path: Path) -> None:
+    import importlib
+
+    for package in ("ov_sparsity", "ov_sparsity.nncf"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            exec(f"from {package} import {name}", {})  # noqa: S102 - our own names, the way a user imports them
+
+
+HAZARDS = {
+    "report.json strict JSON with too few samples to hold out": _strict_report,
+    "recommender: a user rated every item": _ncf_one_user_rated_all,
+    "every name in __all__ imports": _nncf_names,
+}
+
+
+@pytest.mark.parametrize("case", list(HAZARDS))
+def test_runs_end_well(case, files_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("OV_SPARSITY_CACHE", str(tmp_path / "cache"))
+    HAZARDS[case](files_world, tmp_path)
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 0.8])
+def test_ctrl_c_while_the_modules_load(delay, tmp_path):
+    env = {**os.environ, "OV_SPARSITY_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "ov_sparsity", "compress", str(tmp_path / "m.xml"), "-o",
+                             str(tmp_path / "o"), "--data", "noise"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, env=env, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: to the whole process group
+    err = proc.communicate(timeout=60)[1].decode(errors="replace")
+    assert "Traceback" not in err, err
+    if proc.returncode != 2:  # not already finished with 'model file not found'
+        assert proc.returncode == 130 and err.strip() == "ov-sparsity: interrupted", (proc.returncode, err)
+
+
+def test_kill_9_leaves_nothing_the_next_run_keeps(tmp_path):
+    """A run killed outright leaves its temporary folder; the next run to the same -o removes it, and a
+    folder a live run owns (this process) is left alone."""
+    from ov_sparsity.outputs import temp_dir
+
+    env = {**os.environ, "OV_SPARSITY_CACHE": str(tmp_path / "cache"), "OV_SPARSITY_PROGRESS": "1"}
+    out = tmp_path / "f"
+    args = [sys.executable, "-m", "ov_sparsity", "fractals", "generate", "-n", "2000", "--size", "64", "--workers",
+            "1", "-o", str(out)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".ovs-tmp-*/fractal_*.png")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".ovs-")]
+    assert len(left) == 1, left
+    live = temp_dir(tmp_path)  # a live run's (ours)
+    assert main(["-q", "fractals", "generate", "-n", "2", "--size", "32", "-o", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ovs-")) == [live.name]
+    assert len(list(out.glob("fractal_*.png"))) == 2
+
+
+# --- files that would run code: refused before anything runs ------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this creates `path`: proof that a loader ran code from the file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _evil_checkpoints(w: Path) -> dict:
+    import pickle
+
+    import torch
+
+    from ov_sparsity.zoo.resnet_cifar import build as build_resnet
+
+    state = {"module." + k: v for k, v in build_resnet("resnet20_cifar10").state_dict().items()}
+    files = {}
+    for name, write in (
+            ("zip", lambda p, obj: torch.save(obj, p)),
+            ("legacy", lambda p, obj: torch.save(obj, p, _use_new_zipfile_serialization=False)),
+            ("pickle", lambda p, obj: p.write_bytes(pickle.dumps(obj)))):
+        marker = w / f"ran-{name}"
+        write(w / f"evil_{name}.th", {"state_dict": state, "epoch": 3, "extra": _Payload(marker)})
+        files[name] = (w / f"evil_{name}.th", marker)
+    return files
+
+
+@pytest.fixture(scope="module")
+def evil(tmp_path_factory):
+    w = tmp_path_factory.mktemp("evil")
+    return w, _evil_checkpoints(w)
+
+
+@pytest.mark.parametrize("kind", ["zip", "legacy", "pickle"])
+def test_a_checkpoint_that_would_run_code_is_refused(kind, evil, capsys, tmp_path):
+    w, files = evil
+    path, marker = files[kind]
+    assert main(["zoo", "export", "resnet20_cifar10", "--weights", str(path), "-o", str(tmp_path / "r.xml")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "refusing to load weights file" in err[0] and "would run code" in err[0], err
+    assert not marker.exists() and not (tmp_path / "r.xml").exists()
+    from ov_sparsity import OvSparsityError
+    from ov_sparsity.zoo import export
+
+    with pytest.raises(OvSparsityError, match="refusing to load weights file"):
+        export("resnet20_cifar10", path, tmp_path / "api.xml")
+    assert not marker.exists()
+
+
+def test_a_suite_naming_such_a_checkpoint_runs_nothing(evil, capsys, tmp_path):
+    w, files = evil
+    path, marker = files["zip"]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"name: t\nmodel: {{zoo: resnet20_cifar10, weights: {path}}}\npreprocess: cifar10\n"
+                     "data: {noise: noise}\nseconds: 0\nsettings:\n- {label: a, levels: [0.5], algorithms: "
+                     "[{name: MagnitudeSparsity}]}\n")
+    assert main(["-q", "benchmark", "--suite", str(suite), "-o", str(tmp_path / "so")]) == 2
+    assert "refusing to load weights file" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_a_real_checkpoint_still_loads(evil, tmp_path):
+    """What the CIFAR .th files hold (a dict with state_dict and a few numbers) loads as before."""
+    import torch
+
+    from ov_sparsity.zoo.resnet_cifar import build as build_resnet
+
+    state = {"module." + k: v for k, v in build_resnet("resnet20_cifar10").state_dict().items()}
+    torch.save({"state_dict": state, "best_prec1": 91.7}, tmp_path / "ok.th")
+    assert main(["-q", "zoo", "export", "resnet20_cifar10", "--weights", str(tmp_path / "ok.th"), "-o",
+                 str(tmp_path / "ok.xml")]) == 0
+
+
+# --- a full disk, links and stale temporaries -----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KB tmpfs (root can mount one; elsewhere the test is skipped)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, files_world, capsys):
+    (small_disk / "filler").write_bytes(b"\0" * (200 << 10))
+    before = snapshot(files_world)
+    runs = [["compress", str(files_world / "r20.xml"), "-o", str(small_disk / "c"), "--sparsity", "0.5", "--fast",
+             "--data", "noise", "--subset-size", "4"],
+            ["zoo", "export", "resnet20_cifar10", "--weights", str(files_world / "r20.th"), "-o",
+             str(small_disk / "z.xml")],
+            ["fractals", "generate", "-n", "200", "--size", "64", "--workers", "1", "-o", str(small_disk / "f")],
+            ["benchmark", str(files_world / "r20.xml"), "--seconds", "0", "-o", str(small_disk / "b")]]
+    (small_disk / "filler").unlink()
+    (small_disk / "filler").write_bytes(b"\0" * (290 << 10))  # about 10 KB left: every output is larger
+    for args in runs:
+        code = main(["-q", *args])
+        err = capsys.readouterr().err.splitlines()
+        assert code == 2 and len(err) == 1 and "No space left on device" in err[0], (args[0], err)
+        assert sorted(p.name for p in small_disk.iterdir()) == ["filler"], (args[0], list(small_disk.iterdir()))
+    assert snapshot(files_world) == before
+
+
+def test_replacing_an_output_through_a_link_leaves_nothing_beside_it(files_world, tmp_path):
+    real = tmp_path / "real"
+    args = ["-q", "compress", str(files_world / "m.xml"), "--data", "noise", "--subset-size", "4"]
+    assert main([*args, "-o", str(real)]) == 0
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main([*args, "-o", str(link), "--sparsity", "0.3"]) == 0
+    assert link.is_symlink() and (link / "report.json").is_file()
+    assert json.loads((real / "report.json").read_text())["algorithms"][0]["params"]["sparsity_level"] == 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 import openvino as ov
 
+from ov_sparsity.engine.threads import chosen as chosen_threads
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.engine.evaluate import scores
 from ov_sparsity.engine.infer import predict
@@ -37,7 +38,7 @@ def machine() -> dict:
         cpu = core().get_property("CPU", "FULL_DEVICE_NAME")
     except Exception:  # noqa: BLE001 - a name is a nicety
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "versions": versions()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": chosen_threads(), "versions": versions()}
 
 
 def sparse_weights_setting() -> dict:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ov_sparsity.config.schema import check_keys, check_placeholders, resolve_path
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import read_text
 
 READERS = {"opencv_imread": "BGR", "pillow_imread": "RGB"}
 STEPS = ("resize", "crop", "center_crop", "normalization", "bgr_to_rgb", "rgb_to_bgr", "padding")
@@ -146,12 +147,15 @@ def read_accuracy_checker(path: Path) -> dict:
     """{data_source, preprocessing, annotation?, label_offset?} from the AC YAML at `path`."""
     import yaml
 
-    if not path.is_file():
+    if not path.exists():
         raise OvSparsityError(f"Accuracy Checker config not found: {path} (engine.config)")
+    text = read_text(path, "Accuracy Checker config (engine.config)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise _fail(path, f"cannot read it: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise _fail(path, "nested too deep") from None
     if not isinstance(data, dict):
         raise _fail(path, "expected a mapping with 'models' or 'datasets'")
     datasets = data.get("datasets")

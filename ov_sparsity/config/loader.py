@@ -8,18 +8,14 @@ from pathlib import Path
 
 from ov_sparsity.config.schema import RunConfig
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import MAX_DEPTH, depth, read_text
 
 
 def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         raise OvSparsityError(f"config path is a folder, expected a JSON or YAML file: {path}")
-    if not path.is_file():
-        raise OvSparsityError(f"config file not found: {path}")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OvSparsityError(f"cannot read config file {path}: {exc}") from None
+    text = read_text(path, "config file")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -34,6 +30,8 @@ def read_config_file(path: str | Path) -> dict:
         raise OvSparsityError(f"cannot parse config file {path}: {detail[:200]}") from None
     if not isinstance(data, dict):
         raise OvSparsityError(f"config file {path} must hold a mapping at the top level")
+    if depth(data) > MAX_DEPTH:
+        raise OvSparsityError(f"config file {path}: nested deeper than {MAX_DEPTH} levels")
     return data
 
 

@@ -94,13 +94,14 @@ class EngineSection:
     seq_len: Optional[int] = None  # text models: calibration window (default: the model's, else 128)
     holdout: Optional[int] = None  # calibration images kept from every algorithm to check the output on
     # (None: a tenth of a folder of 300 or more, at most 200; 0: none)
+    threads: Optional[int] = None  # torch and OpenVINO threads (None: the CPUs this process may use)
 
     @classmethod
     def from_dict(cls, data: Any, base: Path) -> "EngineSection":
         data = check_keys("engine", data, {"type", "data_source", "preprocessing", "subset_size", "seed",
                                             "synsets", "batch_size", "eval_data_source", "eval_subset_size",
                                             "config", "stat_requests_number", "eval_requests_number", "device",
-                                            "seq_len", "holdout"})
+                                            "seq_len", "holdout", "threads"})
         sec = cls()
         if "type" in data:
             sec.type = data["type"]
@@ -136,7 +137,7 @@ class EngineSection:
         sec.preprocessing = data.get("preprocessing")
         if data.get("eval_data_source"):
             sec.eval_data_source = str(resolve_path(data["eval_data_source"], base))
-        for key in ("subset_size", "seed", "batch_size", "eval_subset_size", "seq_len", "holdout"):
+        for key in ("subset_size", "seed", "batch_size", "eval_subset_size", "seq_len", "holdout", "threads"):
             if key in data:
                 setattr(sec, key, checked(f"engine.{key}", data[key], RANGES[key], "config: "))
         if data.get("synsets"):

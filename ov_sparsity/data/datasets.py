@@ -13,6 +13,7 @@ from PIL import Image
 from ov_sparsity.data import inputs
 from ov_sparsity.data.preprocess import Preprocessing
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import LARGE, read_text
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
 
@@ -31,10 +32,7 @@ class Dataset:
 def read_synsets(path: Path) -> dict:
     """`index wnid name` per line -> {wnid: index}."""
     mapping = {}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise OvSparsityError(f"cannot read synsets file {path}: {exc.strerror}") from None
+    lines = read_text(path, "synsets file").splitlines()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -48,10 +46,7 @@ def read_synsets(path: Path) -> dict:
 def read_annotation(path: Path, root: Path) -> list:
     """`relative/path label` per line (Accuracy Checker's imagenet annotation file) ->
     [(image path under root, label)]; every image must exist."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise OvSparsityError(f"cannot read annotation file {path}: {exc.strerror}") from None
+    lines = read_text(path, "annotation file", LARGE).splitlines()
     files = []
     for n, line in enumerate(lines, 1):
         if not line.strip():

@@ -5,7 +5,6 @@ YAML alike (all become one Preprocessing)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -13,12 +12,15 @@ import numpy as np
 from PIL import Image
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import parse_json
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODES = ("resize", "crop", "letterbox")  # plain resize | shorter side then centre crop | fit inside, padded
 CROP_FRACTION = 0.875  # "crop" mode: the shorter side goes to size / 0.875 (256 for 224, torchvision's ratio)
 LETTERBOX_FILL = 114  # the grey YOLO exporters pad with
+DIVISOR_RANGE = (1e-3, 1e5)  # scale and std divide the pixels: outside this, inputs reach 1e8 or more (no model's)
+MEAN_LIMIT = 1e5  # |mean| beyond this subtracts more than any pixel scale holds
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ class Preprocessing:
                                       f"{list(value)!r}")
         if not _finite(self.scale, positive=True):
             raise OvSparsityError(f"preprocessing: scale must be a positive number, got {self.scale!r}")
+        lo, hi = DIVISOR_RANGE
+        for key, values in (("scale", [self.scale]), ("std", list(self.std))):
+            if not all(lo <= v <= hi for v in values):
+                raise OvSparsityError(f"preprocessing: {key} must lie in [{lo:g}, {hi:g}] (it divides the pixels), "
+                                      f"got {values[0] if key == 'scale' else values!r}")
+        if not all(abs(v) <= MEAN_LIMIT for v in self.mean):
+            raise OvSparsityError(f"preprocessing: mean must lie in [-{MEAN_LIMIT:g}, {MEAN_LIMIT:g}], got "
+                                  f"{list(self.mean)!r}")
         if self.channels not in ("RGB", "BGR"):
             raise OvSparsityError(f"preprocessing: channels must be 'RGB' or 'BGR', got {self.channels!r}")
         if not isinstance(self.letterbox, bool) or (self.letterbox and self.size is None):
@@ -80,10 +90,7 @@ class Preprocessing:
         if isinstance(value, Preprocessing):
             return value
         if isinstance(value, str) and value.strip().startswith("{"):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise OvSparsityError(f"preprocessing: not a JSON object ({exc.msg} at character {exc.pos})") from None
+            value = parse_json(value, "preprocessing")
         if isinstance(value, str):
             return cls.preset(value)
         if isinstance(value, dict):

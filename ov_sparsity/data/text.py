@@ -9,7 +9,6 @@ must come from elsewhere (lee_background.cor, or the user's --data FILE.txt).
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,6 +17,7 @@ import openvino as ov
 
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import LARGE, load_json, read_text
 
 TOKENIZER_KEY = ["ov_sparsity", "tokenizer"]
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -43,9 +43,10 @@ class Tokenizer:
         from transformers import AutoTokenizer
 
         transformers.logging.set_verbosity_error()
-        self.tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
         if max_length is None and (folder / "sentence_bert_config.json").is_file():
-            max_length = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
+            config = load_json(folder / "sentence_bert_config.json", "sentence-transformers config")
+            max_length = config.get("max_seq_length") if isinstance(config, dict) else None
         self.max_length = int(max_length or min(self.tok.model_max_length, 512))
         self.folder = folder
 
@@ -87,12 +88,7 @@ def gensim_test_data(name: str) -> Path:
 
 def read_lines(path: Path, encoding: str = "utf-8") -> list:
     """Non-empty lines of a text file (UTF-8 unless told), one passage each."""
-    try:
-        text = Path(path).read_text(encoding=encoding)
-    except UnicodeDecodeError as exc:
-        raise OvSparsityError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise OvSparsityError(f"cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, "text file", LARGE, encoding=encoding)
     lines = [line.strip() for line in text.splitlines() if _printable(line)]
     if not lines:
         raise OvSparsityError(f"{path} holds no text (one passage per line expected; blank lines, NUL and "
@@ -152,20 +148,26 @@ def sequence_length(model: ov.Model, default: int = 128) -> int:
 
 
 POSITIONS_KEY = ["ov_sparsity", "max_positions"]
+MAX_POSITIONS = 1 << 16  # the --seq-len range's top: no text model has more token positions
 
 
 def max_positions(model: ov.Model) -> Optional[int]:
     """How many token positions the model has (BERT's max_position_embeddings): recorded by the
     exporter, else read from the config.json beside the tokenizer it records; None where neither says."""
     if model.has_rt_info(POSITIONS_KEY):
-        return int(model.get_rt_info(POSITIONS_KEY).astype(str))
+        text = model.get_rt_info(POSITIONS_KEY).astype(str)
+        if not text.isdigit() or not 0 < int(text) <= MAX_POSITIONS:
+            raise OvSparsityError(f"the token positions the IR records (rt_info) must be a count in "
+                                  f"[1, {MAX_POSITIONS}], got {text[:40]!r}")
+        return int(text)
     if model.has_rt_info(TOKENIZER_KEY):
         config = Path(model.get_rt_info(TOKENIZER_KEY).astype(str)) / "config.json"
         try:
-            value = json.loads(config.read_text()).get("max_position_embeddings")
-        except (OSError, ValueError, AttributeError):
-            value = None
-        if isinstance(value, int) and value > 0:
+            value = load_json(config, "tokenizer config")
+        except OvSparsityError:
+            return None
+        value = value.get("max_position_embeddings") if isinstance(value, dict) else None
+        if isinstance(value, int) and 0 < value <= MAX_POSITIONS:
             return value
     return None
 

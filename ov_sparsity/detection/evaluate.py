@@ -16,7 +16,9 @@ from ov_sparsity.data.preprocess import Preprocessing
 from ov_sparsity.detection.decode import SSD_OUTPUTS, decode, guess_decoder
 from ov_sparsity.detection.metrics import annotation_map, box_agreement, reference_map
 from ov_sparsity.engine.infer import input_hw, run_batches, with_dynamic_batch
+from ov_sparsity.detection.annotations import parse_instances
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import LARGE, load_json
 
 DEFAULT_THRESHOLD = 0.5  # reference boxes scoring at least this are the ground truth
 
@@ -73,16 +75,11 @@ def detect(model: ov.Model, data: Dataset, decoder: str, batch_size: int = 8, pr
 
 
 def read_annotations(path) -> dict:
+    """A COCO instances JSON, checked against its declared shape (annotations.CocoInstances)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OvSparsityError(f"--annotations {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OvSparsityError(f"--annotations {path}: not a COCO instances JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
-        raise OvSparsityError(f"--annotations {path}: not a COCO instances JSON (needs images and annotations)")
-    return data
+    if not path.exists():
+        raise OvSparsityError(f"--annotations {path}: no such file")
+    return parse_instances(load_json(path, "--annotations", LARGE), f"--annotations {path}")
 
 
 def evaluate_detection(model: ov.Model, data, pre: Preprocessing, *, decoder: Optional[str] = None,

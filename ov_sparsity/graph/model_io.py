@@ -7,7 +7,8 @@ from pathlib import Path
 
 import openvino as ov
 
-from ov_sparsity.errors import OvSparsityError, ov_error_text
+from ov_sparsity.errors import OvSparsityError, ov_error_text, write_failure
+from ov_sparsity.userfiles import regular_file
 
 _CORE = None
 
@@ -31,6 +32,8 @@ def read_model(xml: str | os.PathLike, weights: str | os.PathLike | None = None)
     bin_path = Path(weights) if weights else xml.with_suffix(".bin")
     if not bin_path.exists():
         raise OvSparsityError(f"weights file not found: {bin_path}")
+    regular_file(xml, "model file")  # a FIFO or a device would block or never end the reader
+    regular_file(bin_path, "weights file")
     try:
         return core().read_model(str(xml), str(bin_path))
     except Exception as exc:  # openvino raises RuntimeError with a long, multi-line text
@@ -84,8 +87,11 @@ def with_sequence(model: ov.Model, seq_len: int) -> ov.Model:
 
 
 def save_model(model: ov.Model, xml: str | os.PathLike) -> None:
-    """Save with FP32 weights kept as they are (no FP16 compression)."""
-    ov.save_model(model, str(xml), compress_to_fp16=False)
+    """Save with FP32 weights kept as they are (no FP16 compression); a failed write is one line."""
+    try:
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+    except (RuntimeError, OSError) as exc:
+        raise OvSparsityError(f"cannot write {xml}: {write_failure(xml, exc)}") from None
 
 
 def input_description(model: ov.Model) -> str:

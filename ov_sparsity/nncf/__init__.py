@@ -5,7 +5,7 @@
 """
 
 from ov_sparsity.nncf.algorithms import (UDFC, BiasCorrection, ChannelPruning, LayerwiseFinetuning,
-                                         MagnitudeSparsity, OVSparsityAlgorithm, SecondOrderSparsity,
+                                         MagnitudeSparsity, OVSparsityAlgorithm, Recovery, SecondOrderSparsity,
                                          WeightSparsity)
 from ov_sparsity.nncf.quantize import quantize_with_sparsity, sparsity_pipeline
 

@@ -7,16 +7,17 @@ never saw are left out (and counted)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional, Union
 
 import numpy as np
 import openvino as ov
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import LARGE, parse_json, read_text
 
 INPUTS = ("user", "item")
 KEY = ["ov_sparsity", "recommender"]  # rt_info: JSON {ratings, users, items, seed}
@@ -27,12 +28,58 @@ def is_recommender(model: ov.Model) -> bool:
     return all(n in names for n in INPUTS) and len(model.inputs) == 2
 
 
+class Recorded(BaseModel):
+    """The rt_info a zoo export records (JSON): its ratings file, the raw id lists in embedding-row order."""
+    model_config = ConfigDict(extra="allow")
+    ratings: Annotated[str, Field(strict=True, min_length=1)]
+    users: list[Union[StrictStr, StrictInt]]
+    items: list[Union[StrictStr, StrictInt]]
+
+
 def recorded(model: ov.Model) -> dict:
-    """What the zoo export recorded: the ratings file, the raw id lists (embedding row order), the seed."""
+    """What the zoo export recorded: the ratings file, the raw id lists (embedding row order), the seed;
+    each id list no longer than the embedding table it indexes."""
     if not model.has_rt_info(KEY):
         raise OvSparsityError("this recommender records no id lists (export it with `ov-sparsity zoo export "
                               "ncf_movielens100k`): its raw user/item ids cannot be mapped to embedding rows")
-    return json.loads(model.get_rt_info(KEY).astype(str))
+    what = "the recommender's recorded interactions (rt_info ov_sparsity/recommender)"
+    data = parse_json(model.get_rt_info(KEY).astype(str), what)
+    try:
+        Recorded.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "top level"
+        raise OvSparsityError(f"{what}: {where}: {err['msg']}") from None
+    for name, rows in table_rows(model).items():
+        if len(data[f"{name}s"]) > rows:
+            raise OvSparsityError(f"{what} names {len(data[name + 's'])} {name}s, but the model's {name} embedding "
+                                  f"tables have {rows} rows")
+    return data
+
+
+def table_rows(model: ov.Model) -> dict:
+    """{'user': rows, 'item': rows}: the fewest rows of the embedding tables (Gather data) each input indexes."""
+    rows = {}
+    for port in model.inputs:
+        name = next((n for n in port.get_names() if n in INPUTS), None)
+        if name is None:
+            continue
+        frontier, seen = [port], []
+        for _ in range(3):  # through a Convert or two
+            nxt = []
+            for out in frontier:
+                for target in out.get_target_inputs():
+                    node = target.get_node()
+                    if node.get_type_name() == "Gather" and target.get_index() == 1:
+                        shape = node.input_value(0).get_partial_shape()
+                        if shape.rank.is_static and shape[0].is_static:
+                            seen.append(shape[0].get_length())
+                    elif node.get_type_name() == "Convert":
+                        nxt += list(node.outputs())
+            frontier = nxt
+        if seen:
+            rows[name] = min(seen)
+    return rows
 
 
 @dataclass
@@ -65,12 +112,7 @@ class Interactions:
 
 
 def _rows(path: Path) -> list:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise OvSparsityError(f"interactions file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OvSparsityError(f"cannot read interactions file {path}: {exc}") from None
+    text = read_text(path, "interactions file", LARGE)
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -144,7 +186,8 @@ def calibration_pairs(model: ov.Model, source: str, n: int, seed: int) -> PairDa
     pos = rng.choice(train, size=min(len(train), (n + 1) // 2), replace=False)
     seen = data.seen()
     neg_users = data.users[pos][: n - len(pos)]
-    neg_items = np.array([_negative(rng, seen[u], data.n_items) for u in neg_users.tolist()], np.int64)
+    neg_users = neg_users[[len(seen[u]) < data.n_items for u in neg_users.tolist()]]  # a user who rated every
+    neg_items = np.array([_negative(rng, seen[u], data.n_items) for u in neg_users.tolist()], np.int64)  # item has none
     users = np.concatenate([data.users[pos], neg_users])
     items = np.concatenate([data.items[pos], neg_items])
     order = rng.permutation(len(users))
@@ -153,6 +196,10 @@ def calibration_pairs(model: ov.Model, source: str, n: int, seed: int) -> PairDa
 
 
 def _negative(rng, seen: set, n_items: int) -> int:
+    """An item the user never rated, drawn uniformly; the user must have one (callers leave out those who
+    rated every item)."""
+    if len(seen) >= n_items:
+        raise ValueError("the user rated every item: no negative to sample")
     while True:
         item = int(rng.integers(0, n_items))
         if item not in seen:

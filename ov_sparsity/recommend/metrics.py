@@ -31,9 +31,10 @@ def ranking_lists(data: Interactions, seed: int = 0, negatives: int = NEGATIVES)
     _, test = data.leave_one_out()
     rng = np.random.default_rng(seed)
     seen = data.seen()
-    users = data.users[test]
+    test = test[[len(seen[u]) < data.n_items for u in data.users[test].tolist()]]  # a user who rated every
+    users = data.users[test]  # item has no negative to rank the held-out one against
     if not len(users):
-        raise OvSparsityError("no user has two interactions: nothing to hold out and rank")
+        raise OvSparsityError("no user has two interactions and an item left unrated: nothing to hold out and rank")
     negatives = min(negatives, min(data.n_items - len(seen[u]) for u in users.tolist()))
     lists = np.empty((len(test), 1 + negatives), np.int64)
     lists[:, 0] = data.items[test]

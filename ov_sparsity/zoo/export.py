@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -11,6 +13,7 @@ from typing import Optional
 import importlib
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import load_checkpoint
 from ov_sparsity.zoo.packages import package_file
 
 
@@ -33,6 +36,7 @@ MODELS = {
     "ssdlite_person": ZooModel("ssdlite_person", "ssdlite", "ssdlite",
                                "SSDLite MobileNetV2 person detector (TF Object Detection API graph, COCO)"),
 }
+EXPORT_KEY = "zoo_export_bin_sha256"  # rt_info: the sha256 of the .bin written beside the .xml
 GRAPHS = {"ssdlite_person", "ncf_movielens100k"}  # converted from a graph file, or trained here from data
 
 
@@ -119,8 +123,8 @@ def export(name: str, weights: str | os.PathLike | None, out_xml: str | os.PathL
         _save_pair(ov_model, out_xml)
         return out_xml
     model = module.build(name)
+    checkpoint = load_checkpoint(weights)  # tensors and plain values only: a pickle's code never runs
     try:
-        checkpoint = torch.load(str(weights), map_location="cpu", weights_only=False)
         module.load_state(model, checkpoint)
     except Exception as exc:
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
@@ -143,32 +147,48 @@ def check_export_target(out_xml: Path, weights: Path) -> Path:
     out_xml = check_output_file(out_xml, [weights])
     check_output_file(out_xml.with_suffix(".bin"), [weights])
     for path in (out_xml, out_xml.with_suffix(".bin")):
-        if path.exists() and not _is_zoo_export(out_xml):
-            raise OvSparsityError(f"refusing to overwrite {path}: it is not a model this tool exported")
+        if path.exists() and not is_zoo_export(out_xml):
+            raise OvSparsityError(f"refusing to overwrite {path}: it is not a model this tool exported (or it was "
+                                  "changed since)")
     return out_xml
 
 
-def _is_zoo_export(xml: Path) -> bool:
+def is_zoo_export(xml: Path) -> bool:
+    """True when `xml` and the .bin beside it are, byte for byte, what `zoo export` wrote: the .xml records
+    the sha256 of its .bin, so a model compressed from an export (which keeps the export's rt_info) or
+    weights edited since do not count."""
     try:
         head = xml.read_text(errors="replace")
+        bin_path = xml.with_suffix(".bin")
+        found = re.search(r'<{0} value="([0-9a-f]{{64}})"'.format(EXPORT_KEY), head)
+        return bool(found) and "<ov_sparsity>" in head and bin_path.is_file() and _sha256(bin_path) == found[1]
     except OSError:
         return False
-    return "<zoo_model" in head and "<ov_sparsity>" in head
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _save_pair(ov_model, out_xml: Path) -> None:
-    """Both files written into a temporary folder beside the target, then moved into place (.xml last:
-    it names a complete model); the temporary folder is removed on every path."""
+    """Both files written into a temporary folder beside the target, the .bin's sha256 recorded in the .xml
+    (what marks it as an export this command may replace), then moved into place (.xml last: it names a
+    complete model); the temporary folder is removed on every path."""
     import shutil
-    import tempfile
 
     from ov_sparsity.graph.model_io import save_model
-    from ov_sparsity.outputs import make_dirs
+    from ov_sparsity.outputs import make_dirs, temp_dir
 
     make_dirs(out_xml.parent)
-    staged = Path(tempfile.mkdtemp(prefix=".ovs-tmp-", dir=out_xml.parent))
+    staged = temp_dir(out_xml.parent)
     try:
         save_model(ov_model, staged / "model.xml")
+        ov_model.set_rt_info(_sha256(staged / "model.bin"), ["ov_sparsity", EXPORT_KEY])
+        save_model(ov_model, staged / "model.xml")  # the same .bin again; the .xml now names it
         os.replace(staged / "model.bin", out_xml.with_suffix(".bin"))
         os.replace(staged / "model.xml", out_xml)
     except OSError as exc:

@@ -34,12 +34,10 @@ def model_folder(weights: Path) -> Path:
 
 def max_positions(weights: Path) -> int:
     """The model's token positions (config.json's max_position_embeddings; BERT's default 512)."""
-    import json
+    from ov_sparsity.userfiles import load_json
 
-    try:
-        value = json.loads((model_folder(weights) / "config.json").read_text()).get("max_position_embeddings", 512)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise OvSparsityError(f"cannot read {model_folder(weights) / 'config.json'}: {exc}") from None
+    config = load_json(model_folder(weights) / "config.json", "model config")
+    value = config.get("max_position_embeddings", 512) if isinstance(config, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise OvSparsityError(f"{model_folder(weights) / 'config.json'}: max_position_embeddings must be a "
                               f"positive integer, got {value!r}")
@@ -67,7 +65,9 @@ def build(folder: Path):
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
     try:
-        bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True)
+        bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True,
+                                         trust_remote_code=False)  # pickled weights: tensors only (transformers'
+        # own weights_only=True); code shipped in a folder is never run
     except Exception as exc:  # transformers raises many kinds for a bad folder
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise OvSparsityError(f"cannot load a BERT model from {folder}: {detail}") from None

@@ -71,10 +71,11 @@ def train(ratings: Path, seed: int = 0, epochs: int = EPOCHS, progress: bool = T
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     pos_u, pos_i = data.users[train_idx], data.items[train_idx]
-    steps = epochs * int(np.ceil(len(pos_u) * (1 + NEGATIVES) / BATCH))
+    open_u = pos_u[[len(seen[u]) < data.n_items for u in pos_u.tolist()]]  # users with an item left unrated
+    steps = epochs * int(np.ceil((len(pos_u) + len(open_u) * NEGATIVES) / BATCH))
     with bar(total=steps, desc="training NeuMF", enable=progress, unit="step") as pbar:
         for _ in range(epochs):
-            neg_u = np.repeat(pos_u, NEGATIVES)
+            neg_u = np.repeat(open_u, NEGATIVES)
             neg_i = rng.integers(0, data.n_items, len(neg_u))
             for k in np.nonzero([i in seen[u] for u, i in zip(neg_u.tolist(), neg_i.tolist())])[0]:
                 while neg_i[k] in seen[neg_u[k]]:

@@ -40,6 +40,7 @@ from ov_sparsity.mirror import Mirror, UnsupportedOp
 from ov_sparsity.progress import bar
 
 
+MIN_SAMPLES = 10  # below this no sample is held out, and a recovery whose gain is not checked is not kept
 LR_BACKOFF = 10 ** 0.5  # half a decade
 DIVERGED = 1.05  # the first held-out check above 1.05 x the phase's start: the rate is too high
 
@@ -81,6 +82,11 @@ class RecoveryParams:
         check_range("max_taps", self.max_taps, 1, 10000, high_open=False)
         if self.time_budget_s is not None:
             check_range("time_budget_s", self.time_budget_s, 0.0, 1e7)
+
+
+def held_out_count(share: float, n: int) -> int:
+    """How many of n calibration samples the recovery holds out (0: too few to check its gain)."""
+    return int(round(share * n)) if n >= MIN_SAMPLES else 0
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -144,6 +150,14 @@ class Recovery(Algorithm):
             return model
         # torch's own thread count: torch.set_num_threads after the pool has started leaves MKL's batched LU
         # (the second-order pass's solves) failing for the rest of the process (measured, torch 2.13)
+        n = model_inputs.length(as_array(dataset))
+        if not held_out_count(self.params.holdout, n):
+            why = (f"{n} calibration samples leave none to hold out (at least {MIN_SAMPLES} with holdout > 0): "
+                   f"its gain could not be checked")
+            log.warning("%s: %s", self.name, why)
+            ctx.reports[self.name] = {"mode": self.params.mode, "samples": int(n), "held_out": 0,
+                                      "applied": False, "skipped": why}
+            return model
         ctx.reports[self.name] = self._train(model, student, teacher, dataset, ctx)
         return model
 
@@ -153,13 +167,13 @@ class Recovery(Algorithm):
         samples = as_array(dataset)
         n = model_inputs.length(samples)
         order = np.random.default_rng(ctx.seed).permutation(n)
-        n_hold = int(round(p.holdout * n)) if n >= 10 else 0
+        n_hold = held_out_count(p.holdout, n)
         hold, train = np.sort(order[:n_hold]), order[n_hold:]
         taps = block_outputs(ctx.original, p.max_taps)
         taps = [k for k in taps if k in set(student.output_keys) or _computed(student, k)]
         classifier = is_classifier(ctx.original)
         taps = _same_shapes(student, teacher, model_inputs.take(samples, slice(0, 1)), taps)
-        held_targets = _Targets(teacher, model_inputs.take(samples, hold), taps, p.batch_size) if n_hold else None
+        held_targets = _Targets(teacher, model_inputs.take(samples, hold), taps, p.batch_size)
         augment = p.augment and not isinstance(samples, dict) and samples.ndim == 4
         gen = torch.Generator().manual_seed(int(ctx.seed) * 7919 + 17)
         t_targets = time.perf_counter() - t_start
@@ -184,8 +198,6 @@ class Recovery(Algorithm):
             return loss
 
         def held_out(mode: str) -> float:
-            if not n_hold:
-                return float("nan")
             with torch.no_grad():
                 total = sum(float(loss_of(np.arange(s, min(s + p.batch_size, n_hold)), mode, held=True))
                             * (min(s + p.batch_size, n_hold) - s) for s in range(0, n_hold, p.batch_size))
@@ -193,7 +205,7 @@ class Recovery(Algorithm):
 
         params = list(student.weights) + list(student.biases)
         run = _Run(p, params, train, per_epoch=max(1, math.ceil(len(train) / p.batch_size)), loss_of=loss_of,
-                   held_out=held_out, n_hold=n_hold, progress=ctx.progress, t_start=t_start,
+                   held_out=held_out, progress=ctx.progress, t_start=t_start,
                    rng=np.random.default_rng([ctx.seed, 1]))
         start_loss = held_out("model")
         run.best_loss = start_loss
@@ -209,7 +221,7 @@ class Recovery(Algorithm):
                 run.restore(origin)
                 lr /= LR_BACKOFF
             lrs.append({"phase": mode, "lr": lr, "attempts": attempt + 1, "outcome": outcome})
-        improved = run.best_state is not None and (not n_hold or run.best_loss < (1 - p.min_gain) * start_loss)
+        improved = run.best_state is not None and run.best_loss < (1 - p.min_gain) * start_loss
         if improved:
             run.restore(run.best_state)
             student.write_back(model)
@@ -232,10 +244,10 @@ class Recovery(Algorithm):
 class _Run:
     """The optimisation state shared by the phases: the best weights seen on the held-out loss."""
 
-    def __init__(self, p: RecoveryParams, params: list, train, per_epoch: int, loss_of, held_out, n_hold: int,
+    def __init__(self, p: RecoveryParams, params: list, train, per_epoch: int, loss_of, held_out,
                  progress: bool, t_start: float, rng):
         self.p, self.params, self.train, self.per_epoch = p, params, train, per_epoch
-        self.loss_of, self.held_out, self.n_hold, self.progress = loss_of, held_out, n_hold, progress
+        self.loss_of, self.held_out, self.progress = loss_of, held_out, progress
         self.t_start, self.rng = t_start, rng
         self.best_loss, self.best_state = math.inf, None
         self.history, self.steps_done, self.stopped = [], 0, "epochs"
@@ -289,15 +301,15 @@ class _Run:
                 self.history.append({"step": self.steps_done, "phase": mode, "lr": lr,
                                      "train_loss": round(float(loss.detach()), 6), "held_out_loss": round(value, 6)})
                 pbar.set_postfix(held_out=f"{value:.4g}", start=f"{origin_loss:.4g}")
-                if checks == 1 and self.n_hold and value > DIVERGED * origin_loss and p.lr_retries:
+                if checks == 1 and value > DIVERGED * origin_loss and p.lr_retries:
                     return "diverged"
-                if not self.n_hold or value < self.best_loss:
+                if value < self.best_loss:
                     self.best_loss, self.best_state, since_best = value, self.snapshot(), 0
                 else:
                     since_best += 1
                     if since_best >= p.patience:
                         self.stopped = "early"
-                        if self.n_hold and self.best_loss >= origin_loss and p.lr_retries:
+                        if self.best_loss >= origin_loss and p.lr_retries:
                             return "diverged"  # never better than the start: the rate is too high
                         return "early"
         return self.stopped

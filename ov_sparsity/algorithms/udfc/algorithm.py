@@ -4,7 +4,6 @@ from second moments measured on synthetic images (or derived from BatchNorm)."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from ov_sparsity.graph.channels import ChannelGroup, channel_group, remove_chann
 from ov_sparsity.graph.scope import IgnoredScope
 from ov_sparsity.graph.weighted import const_value, weighted_ops_by_name
 from ov_sparsity.progress import bar
+from ov_sparsity.userfiles import parse_json
 
 BN_KEY = ["ov_sparsity", "batchnorm"]
 
@@ -87,7 +87,11 @@ def _bn_table(model: ov.Model) -> dict:
     if not model.has_rt_info(BN_KEY):
         raise OvSparsityError("statistics 'bn' needs BatchNorm parameters recorded in the IR "
                               "(export the model with `ov-sparsity zoo export`)")
-    return json.loads(model.get_rt_info(BN_KEY).astype(str))
+    table = parse_json(model.get_rt_info(BN_KEY).astype(str), "the BatchNorm table the IR records (rt_info)")
+    if not isinstance(table, dict) or not all(isinstance(v, dict) and isinstance(v.get("gamma"), list)
+                                              and isinstance(v.get("beta"), list) for v in table.values()):
+        raise OvSparsityError("the BatchNorm table the IR records (rt_info) is not {module: {gamma, beta}}")
+    return table
 
 
 def _bn_for(group: ChannelGroup, table: dict) -> tuple[np.ndarray, np.ndarray, float]:

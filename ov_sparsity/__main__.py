@@ -1,0 +1,5 @@
+import sys
+
+from ov_sparsity.entry import run
+
+sys.exit(run())
