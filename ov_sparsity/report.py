@@ -158,7 +158,8 @@ def summary_lines(report: dict) -> list[str]:
     if th:
         quota = f", quota {th['quota']:g}" if th.get("quota") is not None else ""
         busy = f", {th['busy']} busy at start" if th.get("busy") else ""
-        lines.append(f"threads         {th['threads']} ({th['source']}; affinity {th['affinity']} CPUs{quota}{busy})")
+        lines.append(f"threads         {th['threads']} ({th['source']}; affinity {th['affinity']} CPUs{quota}{busy}; "
+                     "the bytes follow the count: --threads N pins it)")
     t = report["timings_s"]
     lines.append(f"wall time       {t.get('total', 0):.1f} s ("
                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total") + ")")
