@@ -735,13 +735,19 @@ def _processes_mentioning(text: str) -> list:
     return found
 
 
+def _ctrl_c_delivered() -> None:
+    """In the child: SIGINT back to its default, as in a terminal (a shell's background job starts with it
+    ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after(args: list, ready: str, tmp_path: Path, env: dict) -> tuple:
     """Start the CLI, wait until stderr shows `ready` (progress bars end in \\r, not \\n: read what is
     there), let it work a moment, send SIGINT; (exit code, seconds to exit, stderr)."""
     import select
 
     proc = subprocess.Popen([sys.executable, "-m", "ov_sparsity.cli", *args], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
+                            stdout=subprocess.DEVNULL, env=env, cwd=tmp_path, preexec_fn=_ctrl_c_delivered)
     seen = b""
     deadline = time.time() + 120
     try:
@@ -994,7 +1000,8 @@ def test_ctrl_c_while_the_modules_load(delay, tmp_path):
     env = {**os.environ, "OV_SPARSITY_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "ov_sparsity", "compress", str(tmp_path / "m.xml"), "-o",
                              str(tmp_path / "o"), "--data", "noise"], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stdout=subprocess.DEVNULL, env=env, start_new_session=True,
+                            preexec_fn=_ctrl_c_delivered)
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: to the whole process group
     err = proc.communicate(timeout=60)[1].decode(errors="replace")
