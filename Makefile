@@ -1,11 +1,11 @@
 # make demo: create .venv, install, run the main job on an embedded default (no user data).
-# make test: the test suite (unit tests on tiny IR models; integration tests use ../shared if present).
+# make test: ruff, then the test suite (unit tests on tiny IR models; integration tests use ../shared if present).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(STAMP)
 
@@ -28,7 +28,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/ov-sparsity demo -o demo_output
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ov_sparsity tests benchmarks
+
+test: lint
 	@sh .ci/ensure-chromium
 	$(PY) -m pytest -q tests
 

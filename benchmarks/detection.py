@@ -107,7 +107,8 @@ def main() -> int:
                 *([] if name == "int8" else SETUP["pre"]))
         wall = json.loads((out / "report.json").read_text())["timings_s"].get("total")
         results[name] = {**score(detections(out / "model.xml", folders), refs), "compress_s": wall,
-                         "command": "ov-sparsity compress " + ("-c int8.json (DefaultQuantization only)" if name == "int8"
+                         "command": "ov-sparsity compress " + (
+                                    "-c int8.json (DefaultQuantization only)" if name == "int8"
                                     else f"{MODEL.name} -o OUT " + " ".join(
                                         str(a).replace(str(SHARED), "../shared") for a in VARIANTS[name]
                                         + SETUP["pre"]))}

@@ -64,7 +64,8 @@ def main() -> None:
             r = evaluate(xml, test, dense_xml)
             print(f"| {name} | {level:.0%} | {label} | {r['reference_top1']:.2f} | {r['top1']:.2f} | "
                   f"{r['reference_top1'] - r['top1']:.2f} | {r['agreement']:.2f} | {wall:.0f} |", flush=True)
-        print(f"<!-- CLI: {command_line('compress', dense_xml, '-o', 'OUT', '--sparsity', level, '--data', calib, '--int8')} -->")
+        cli_text = command_line("compress", dense_xml, '-o', 'OUT', '--sparsity', level, '--data', calib, '--int8')
+        print(f"<!-- CLI: {cli_text} -->")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def commands(m: dict, work: Path) -> dict:
             {"name": "DefaultQuantization", "params": {"preset": "performance"}}]}}
     (work / "pot.json").write_text(json.dumps(config))
     return {
-        "fast magnitude r56 50% int8": [m["resnet56_cifar10"], "--sparsity", "0.5", "--fast", "--int8", "--data", CALIB],
+        "fast magnitude r56 50% int8": [m["resnet56_cifar10"], "--sparsity", "0.5", "--fast", "--int8", "--data",
+                                        CALIB],
         "default r56 50% int8 (recovery)": [m["resnet56_cifar10"], "--sparsity", "0.5", "--int8", "--data", CALIB],
         "udfc r20 30% 6-bit": [m["resnet20_cifar10"], "--udfc", "--prune-ratio", "0.3", "--weight-bits", "6",
                                "--recovery", "none"],

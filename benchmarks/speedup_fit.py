@@ -2,7 +2,8 @@
 it did not see (issue 22's overfitting finding; docs/results.md):
 
     python benchmarks/speedup_fit.py DENSE.xml OUT/report.json CALIB_DIR seen OUT/model.xml
-    python benchmarks/speedup_fit.py DENSE.xml OUT/report.json CALIB_DIR variants '[{"n": 256}, {"n": 700, "damp": 0.1}]'
+    python benchmarks/speedup_fit.py DENSE.xml OUT/report.json CALIB_DIR variants \
+        '[{"n": 256}, {"n": 700, "damp": 0.1}]'
 
 `seen`: the model's agreement with dense on the first 256 images of the run's seeded permutation (the
 rebuild's), on the next 64 (the sensitivity's) and on the rest. `variants`: the rebuild done again on the

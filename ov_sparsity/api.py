@@ -209,9 +209,10 @@ def sparsify(model, dataset=None, sparsity_level: float = 0.5, *, criterion: Opt
     (WeightSparsity method="second_order"), then recovery beyond the layer on real data
     (recovery="auto": the sparse model distilled from the dense one through the IR's torch
     mirror, kept only if a held-out tenth of the data gains 5%; recovery="none" skips it);
-    method="magnitude" is the corrections-only recipe (the CLI's --fast). Further keyword arguments go to WeightSparsity (e.g.
-    schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300). threads: torch's and OpenVINO's
-    thread count, set once per process (default: the CPUs this process may use: affinity and cgroup quota).
+    method="magnitude" is the corrections-only recipe (the CLI's --fast). Further keyword arguments go to
+    WeightSparsity (e.g. schedule={"initial_sparsity": 0.3, "steps": 3}, num_samples=300). threads: torch's and
+    OpenVINO's thread count, set once per process (default: the CPUs this process may use: affinity, cgroup quota,
+    less those busy at start).
 
     Bad arguments raise ov_sparsity.OvSparsityError, its message naming the argument.
     """

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "or guessed from its input size)")
     cli_preprocess.add_flags(c)
     c.add_argument("--synsets", help="synsets file labelling a flat folder of <wnid>_*.JPEG")
-    c.add_argument("--subset-size", type=cli_type("subset_size"), help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
+    c.add_argument("--subset-size", type=cli_type("subset_size"),
+                   help="calibration samples to use (default: 1,000 images of a folder, 500 fractals, 300 otherwise)")
     c.add_argument("--holdout", type=cli_type("holdout"),
                    help="calibration images kept from every step to check the output on (default: a tenth of a "
                         "folder of 300 or more, at most 200; 0: none)")
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fp-inputs", action="store_true",
                    help="tune on the dense model's layer inputs (default: sequential, the sparse model's)")
     c.add_argument("--schedule-steps", type=cli_type("schedule_steps"), help="cubic sparsity schedule over T steps")
-    c.add_argument("--initial-sparsity", type=cli_type("initial_sparsity"), help="first level of the schedule (default: target - 0.3)")
+    c.add_argument("--initial-sparsity", type=cli_type("initial_sparsity"),
+                   help="first level of the schedule (default: target - 0.3)")
     c.add_argument("--max-accuracy-drop", type=cli_type("max_accuracy_drop"),
                    help="accuracy-aware: raise sparsity along the schedule while top-1 drops at most D points")
     c.add_argument("--eval-data", help="labelled image folder for --max-accuracy-drop, and the per-stage top-1 of "
@@ -103,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--udfc", action="store_true",
                    help="UDFC: data-free channel pruning / low-bit weights with closed-form reconstruction")
     c.add_argument("--prune-ratio", type=cli_type("prune_ratio"), help="UDFC: fraction of channels removed per layer")
-    c.add_argument("--weight-bits", type=cli_type("weight_bits"), help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
+    c.add_argument("--weight-bits", type=cli_type("weight_bits"),
+                   help="UDFC: quantize weights to B bits (8: a real INT8 IR)")
     c.add_argument("--no-reconstruct", action="store_true", help="UDFC: prune/quantize without reconstruction")
     c.add_argument("--no-refit", action="store_true",
                    help="UDFC: the closed form only, without the sequential refit to the original model")
@@ -121,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preprocess", help="cifar10 | imagenet | a JSON object (default: from the IR or its shape)")
     e.add_argument("--synsets")
     cli_preprocess.add_flags(e)
-    e.add_argument("--reference", help="dense IR: also report top-1 agreement with it (detection: mAP against its boxes)")
-    e.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"), help="detection: the head's layout (default: from its shape)")
+    e.add_argument("--reference",
+                   help="dense IR: also report top-1 agreement with it (detection: mAP against its boxes)")
+    e.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"),
+                   help="detection: the head's layout (default: from its shape)")
     e.add_argument("--annotations", help="detection: COCO instances JSON for true mAP (images matched by file name)")
     e.add_argument("--threshold", type=cli_type("threshold"),
                    help="detection: reference boxes scoring at least this are its ground truth (default 0.5)")
@@ -143,10 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detection: --data is any image folder; each model's boxes are scored against the first's "
                         "(reference mAP@0.5, box count agreement, matched IoU); recommendation: HR@10 / NDCG@10 on "
                         "the interactions the IR records (default for recommenders)")
-    b.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"), help="detection: the head's layout (default: from its shape)")
+    b.add_argument("--decoder", choices=("fastestdet", "yolo", "ssd"),
+                   help="detection: the head's layout (default: from its shape)")
     cli_preprocess.add_flags(b)
     b.add_argument("--limit", type=cli_type("limit"), help="accuracy on the first N images only")
-    b.add_argument("--seconds", type=cli_type("seconds"), help="latency + throughput time per model (default 10; 0 skips)")
+    b.add_argument("--seconds", type=cli_type("seconds"),
+                   help="latency + throughput time per model (default 10; 0 skips)")
     b.add_argument("--seq-len", type=cli_type("seq_len"),
                    help="text models: tokens per sequence for latency and MACs (default: the model's fixed length, "
                         "else 128)")
@@ -182,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ov_sparsity.demo import DEMO_SPARSITY
 
-    d = sub.add_parser("demo", help=f"MobileNetV2 -> {round(100 * DEMO_SPARSITY)}%% sparse INT8 with no user data, and what "
-                                    "changed")
+    d = sub.add_parser("demo", help=f"MobileNetV2 -> {round(100 * DEMO_SPARSITY)}%% sparse INT8 with no user data, "
+                                    "and what changed")
     d.add_argument("-o", "--output", default="demo_output")
     d.add_argument("--sparsity", type=_sparsity, default=DEMO_SPARSITY)
     return p

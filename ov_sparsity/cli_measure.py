@@ -93,7 +93,8 @@ def _eval_detection(args, model, reference) -> dict:
 
     data = detection_images(args.data, args.preprocess, model, synsets=args.synsets, limit=args.limit)
     annotations = read_annotations(args.annotations) if args.annotations else None
-    return evaluate_detection(model, data, data.preprocessing, decoder=args.decoder, reference=reference, annotations=annotations,
+    return evaluate_detection(model, data, data.preprocessing, decoder=args.decoder, reference=reference,
+                              annotations=annotations,
                               threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
                               batch_size=args.batch_size, progress=not args.quiet, resamples=BOOTSTRAP)
 

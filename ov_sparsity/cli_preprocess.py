@@ -52,7 +52,8 @@ def _scale(text: str) -> float:
 def add_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("image preprocessing (any image model; override --preprocess, else start "
                                   "from plain resize, scale 255, mean 0, std 1, RGB)")
-    g.add_argument("--input-size", type=_input_size, metavar="N|HxW", help="image size fed (default: the model's input)")
+    g.add_argument("--input-size", type=_input_size, metavar="N|HxW",
+                   help="image size fed (default: the model's input)")
     g.add_argument("--resize-mode", choices=MODES,
                    help="resize: the whole image to the size; crop: shorter side to size/0.875 then centre crop; "
                         "letterbox: fit inside, padded grey")

@@ -211,7 +211,8 @@ def make_dirs(folder: Path) -> None:
 
 
 def mark(folder: Path, kind: str) -> None:
-    (Path(folder) / MARKER).write_text(f"written by ov-sparsity ({kind}); this folder may be replaced by its next run\n")
+    (Path(folder) / MARKER).write_text(f"written by ov-sparsity ({kind}); this folder may be replaced by its next "
+                                       "run\n")
 
 
 @contextlib.contextmanager

@@ -135,8 +135,11 @@ def summary_lines(report: dict) -> list[str]:
     lines += stage_lines(report.get("stages"))
     h = report.get("held_out")
     if h:
-        what = (f"agreement with dense {h['agreement']:.1f}% [{h['agreement_ci95'][0]:.1f}, {h['agreement_ci95'][1]:.1f}]"
-                f", KL {h['output_loss']:.4f}" if "agreement" in h else f"{h['output_loss_kind']} {h['output_loss']:.4g}")
+        if "agreement" in h:
+            lo, hi = h["agreement_ci95"]
+            what = f"agreement with dense {h['agreement']:.1f}% [{lo:.1f}, {hi:.1f}], KL {h['output_loss']:.4f}"
+        else:
+            what = f"{h['output_loss_kind']} {h['output_loss']:.4g}"
         lines.append(f"held out        {what} on {h['samples']} calibration images no step saw")
     fc = report.get("sparse_fc") or {}
     if fc.get("qualifying") or fc.get("near_miss"):

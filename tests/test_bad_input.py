@@ -29,7 +29,8 @@ def _images(root: Path, classes: int, per_class: int = 3, size: int = 32) -> Pat
     for c in range(classes):
         (root / f"class{c:02d}").mkdir(parents=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / f"class{c:02d}" / f"{i}.png")
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f"class{c:02d}" / f"{i}.png")
     return root
 
 
@@ -255,7 +256,8 @@ CASES = {
     "eval batch size 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--batch-size", "0"], "--batch-size: must be"),
     "eval batch size -1": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--batch-size", "-1"], "--batch-size: must"),
     "eval limit -3": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "-3"], "--limit: must be an integer"),
-    "eval limit 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "0"], "--limit: must be an integer in [1, 10000000], got 0"),
+    "eval limit 0": (["eval", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "0"],
+                     "--limit: must be an integer in [1, 10000000], got 0"),
     "benchmark limit -2": (["benchmark", "{w}/m.xml", "--data", "{w}/imgs", "--limit", "-2"], "--limit: must be"),
     "benchmark seconds nan": (["benchmark", "{w}/m.xml", "--seconds", "nan"], "--seconds: must be a finite number"),
     "benchmark into a user folder": (["benchmark", "{w}/m.xml", "--seconds", "0", "-o", "{w}/userdir"],

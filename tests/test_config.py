@@ -41,7 +41,8 @@ def test_unknown_keys_named(tmp_path):
     with pytest.raises(OvSparsityError, match=r"unknown key 'subset' in 'engine'"):
         load_config(cfg)
     cfg.write_text("model: {model: m.xml}\nengine: {type: data_free, data_source: pictures}\n")
-    with pytest.raises(OvSparsityError, match=r"engine type 'data_free' takes data_source 'noise' or 'fractal', got 'pictures'"):
+    with pytest.raises(OvSparsityError,
+                       match=r"engine type 'data_free' takes data_source 'noise' or 'fractal', got 'pictures'"):
         load_config(cfg)
     cfg.write_text("{not yaml: [")
     with pytest.raises(OvSparsityError, match=r"cannot parse config file"):

@@ -16,7 +16,8 @@ def test_unknown_key_is_rejected_by_name():
 def test_wrong_type_and_range():
     with pytest.raises(OvSparsityError, match=r"MagnitudeSparsity: parameter 'criterion' must be "):
         create_algorithm("MagnitudeSparsity", {"criterion": "random"})
-    with pytest.raises(OvSparsityError, match=r"WeightSparsity: parameter 'sparsity_level' must be in \[0.0, 1.0\), got 1.0"):
+    with pytest.raises(OvSparsityError,
+                       match=r"WeightSparsity: parameter 'sparsity_level' must be in \[0.0, 1.0\), got 1.0"):
         create_algorithm("WeightSparsity", {"sparsity_level": 1.0})
     with pytest.raises(OvSparsityError, match="parameter 'weight_correction' must be bool"):
         create_algorithm("WeightSparsity", {"weight_correction": "yes"})

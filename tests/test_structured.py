@@ -321,7 +321,8 @@ def test_a_candidates_readings_are_pooled_when_it_is_timed_again(monkeypatch):
     and one within ACCEPT of the target counts as reaching it (ResNet-56: x1.417, x1.377 in its round and
     x1.382 re-timed, for x1.4, lost the choice to one x1.507 over; 2.31 points instead of ~1.5)."""
     monkeypatch.setattr(structured.latency, "interleaved_latency",
-                        lambda models, **kw: [{"median_ms": 10.0}, {"median_ms": 10 / 1.382}, {"median_ms": 10 / 1.507}])
+                        lambda models, **kw: [{"median_ms": 10.0}, {"median_ms": 10 / 1.382},
+                                              {"median_ms": 10 / 1.507}])
     tried = [({"a": 8}, [1.417, 1.377], 1.0, 1), ({"a": 4}, [1.48], 2.0, 2)]
     retimed = structured._retime(tried, ["m1", "m2"], "dense", 1.4, 32)
     assert retimed == {"1": pytest.approx(1.382), "2": pytest.approx(1.507)}

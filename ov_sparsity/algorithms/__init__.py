@@ -14,4 +14,5 @@ from ov_sparsity.algorithms.embedding_sparsity import EmbeddingSparsity
 from ov_sparsity.algorithms.pipeline import Pipeline, PipelineResult
 
 __all__ = ["REGISTRY", "Algorithm", "Context", "create_algorithm", "register", "MagnitudeSparsity", "EmbeddingSparsity",
-           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC", "SecondOrderSparsity", "Recovery", "Pipeline", "PipelineResult"]
+           "BiasCorrection", "WeightSparsity", "DefaultQuantization", "LayerwiseFinetuning", "ChannelPruning", "UDFC",
+           "SecondOrderSparsity", "Recovery", "Pipeline", "PipelineResult"]

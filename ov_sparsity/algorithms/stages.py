@@ -61,7 +61,8 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list:
     if n == 0:
         return [0.0, 100.0]
     p = hits / n
-    mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return [round(100 * max(0.0, mid - half), 2), round(100 * min(1.0, mid + half), 2)]
 
 
@@ -69,7 +70,8 @@ def loss_kind(classifier: bool) -> str:
     return "KL to the dense model" if classifier else "normalised MSE to the dense model"
 
 
-def held_out_check(dense: ov.Model, model: ov.Model, values: np.ndarray, reference: Optional[np.ndarray] = None) -> dict:
+def held_out_check(dense: ov.Model, model: ov.Model, values: np.ndarray,
+                   reference: Optional[np.ndarray] = None) -> dict:
     """`model` against `dense` on held-out inputs (`reference`: dense's outputs on them, where known): output
     loss, and for a classifier top-1 agreement with its Wilson 95% interval."""
     from ov_sparsity.algorithms.recovery.losses import is_classifier

@@ -16,7 +16,8 @@ from ov_sparsity.benchmark.results import rows
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#1d232b;
 background:#fff;padding:0 16px}
-h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #d6dbe1;padding-bottom:4px}
+h1{font-size:24px;margin-bottom:4px}
+h2{font-size:18px;margin-top:28px;border-bottom:1px solid #d6dbe1;padding-bottom:4px}
 p.meta{color:#59636e;font-size:13px;margin-top:0}
 table{border-collapse:collapse;font-size:13px;margin:8px 0;width:100%}
 th,td{border:1px solid #d6dbe1;padding:4px 8px;text-align:right;white-space:nowrap}
@@ -184,7 +185,7 @@ def benchmark_page(results: dict) -> str:
                    removed_per_layer(g["layers"], dense_layers)) for g in group] if setting else \
             [(g["label"], removed_per_layer(g["layers"], dense_layers)) for g in group]
         title = f"{setting} · {source}" if setting else "per-layer sparsity"
-        layer_figs.append(layer_bars(series[:6], [l["name"] for l in dense_layers], title))
+        layer_figs.append(layer_bars(series[:6], [layer["name"] for layer in dense_layers], title))
     note = ""
     sw = m.get("sparse_weights_decompression") or {}
     if sw:
@@ -227,17 +228,19 @@ def run_page(report: dict) -> str:
     ax.set_xlim(0, max(dense + comp) * 1.3)
     ax.legend(fontsize=8)
     size_png = _png(fig)
-    bars = layer_bars([("sparsity", removed_per_layer(layers, dense_layers))], [l["name"] for l in layers],
+    bars = layer_bars([("sparsity", removed_per_layer(layers, dense_layers))], [layer["name"] for layer in layers],
                       f"per-layer sparsity ({100 * report['global_sparsity']:.1f}% overall)")
-    layer_table = _table([{"#": str(i), "layer": l["name"], "type": l["type"], "shape": "×".join(map(str, l["shape"])),
-                           "sparsity": f"{100 * l['sparsity']:.1f}%"} for i, l in enumerate(layers)],
+    layer_table = _table([{"#": str(i), "layer": row["name"], "type": row["type"],
+                           "shape": "×".join(map(str, row["shape"])), "sparsity": f"{100 * row['sparsity']:.1f}%"}
+                          for i, row in enumerate(layers)],
                          text=("layer", "type"))
     algos = _table([{"algorithm": a["name"], "parameters": ", ".join(f"{k}={v}" for k, v in a["params"].items()
                                                                      if v not in (None, {}, []))}
                     for a in report["algorithms"]], text=("parameters",))
     summary = "<pre>" + html.escape("\n".join(summary_lines(report))) + "</pre>"
     recovery = recovery_plot(report["algorithm_reports"].get("Recovery"))
-    meta = f"seed {report['seed']} · OpenVINO {report['versions'].get('openvino')} · NNCF {report['versions'].get('nncf')}"
+    versions = report['versions']
+    meta = f"seed {report['seed']} · OpenVINO {versions.get('openvino')} · NNCF {versions.get('nncf')}"
     stages = stage_table(report.get("stages"))
     return _page(f"ov-sparsity: {report['model']['input']}", meta,
                  [("Summary", summary), *([("What each stage bought", stages)] if stages else []), ("Size", size_png),
@@ -252,12 +255,14 @@ def stage_table(stages: dict | None) -> str:
         return ""
     rows = []
     for r in stages["stages"]:
-        row = {"stage": r["stage"], "median ms": f"{r['median_ms']:.2f}", "p10–p90 ms": f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f}",
+        row = {"stage": r["stage"], "median ms": f"{r['median_ms']:.2f}",
+               "p10–p90 ms": f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f}",
                "vs dense FP32": f"×{r['speedup_vs_dense_fp32']:.2f}"}
         if "speedup_vs_dense_int8" in r:
             row["vs dense INT8"] = f"×{r['speedup_vs_dense_int8']:.2f}"
         synthetic = stages.get("synthetic")  # a classifier's top class on fractals is unstable: the loss says more
-        row["agreement"] = f"{r['agreement_calibration']:.1f}%" if "agreement_calibration" in r and not synthetic else ""
+        shown = "agreement_calibration" in r and not synthetic
+        row["agreement"] = f"{r['agreement_calibration']:.1f}%" if shown else ""
         row["output loss"] = f"{r['output_loss']:.4f}" if "output_loss" in r else ""
         if r.get("top1_eval") is not None:
             row["top-1 (eval data)"] = f"{r['top1_eval']:.2f}"
@@ -285,5 +290,6 @@ def recovery_plot(rec: dict | None) -> str:
     ax.set_xlabel("step")
     ax.set_ylabel("held-out loss")
     ax.legend(fontsize=8)
-    kept = "kept" if rec.get("applied") else f"not kept (less than the {100 * rec.get('min_gain', 0):.0f}% gain required)"
+    kept = "kept" if rec.get("applied") else \
+        f"not kept (less than the {100 * rec.get('min_gain', 0):.0f}% gain required)"
     return _png(fig) + f"<p>{rec['held_out']} held-out samples; best weights {kept}.</p>"

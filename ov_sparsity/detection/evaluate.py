@@ -3,7 +3,6 @@ reference model's boxes (reference mAP@0.5) and, given COCO annotations, against
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 

@@ -144,7 +144,8 @@ def annotation_map(dets: list, files: list, sizes: list, to_source, annotations:
         if image_id is None:
             continue
         for box, score, cls in zip(to_source(d.boxes, wh), d.scores, d.classes):
-            results.append({"image_id": image_id, "category_id": int(cls) + 1 if coco91 or cls >= 80 else COCO80_TO_91[int(cls)],
+            category = int(cls) + 1 if coco91 or cls >= 80 else COCO80_TO_91[int(cls)]
+            results.append({"image_id": image_id, "category_id": category,
                             "bbox": _xywh(box), "score": float(score)})
     keep = {i for i in ids if i is not None}
     gt = {"images": [im for im in annotations["images"] if im["id"] in keep],

@@ -94,7 +94,10 @@ def strided_slice(node, args, attrs):
     strides = ints(args[3]) if len(args) > 3 else [1] * len(begin)
     masks = {k: list(attrs.get(k, [])) for k in ("begin_mask", "end_mask", "new_axis_mask", "shrink_axis_mask",
                                                    "ellipsis_mask")}
-    get = lambda k, i: i < len(masks[k]) and masks[k][i] == 1
+
+    def get(k, i):
+        return i < len(masks[k]) and masks[k][i] == 1
+
     if any(masks["ellipsis_mask"]):
         raise NotImplementedError("StridedSlice with ellipsis_mask")
     axis, squeeze_axes = 0, []

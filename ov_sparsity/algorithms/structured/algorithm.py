@@ -165,7 +165,8 @@ def speedup_widths(model: ov.Model, groups: list, plans: dict, target: float, ba
     if sensitivity_values is not None:
         from ov_sparsity.algorithms.structured.sensitivity import measured_costs
 
-        costs = measured_costs(model, plans, widths, moments, sensitivity_values, ctx.progress, stride=SENSITIVITY_STRIDE)
+        costs = measured_costs(model, plans, widths, moments, sensitivity_values, ctx.progress,
+                               stride=SENSITIVITY_STRIDE)
         clock("sensitivity")
     else:
         costs = {n: np.asarray([plans[n].cost(w) for w in widths[n]]) for n in plans}

@@ -145,7 +145,8 @@ def render(system: np.ndarray, size: int, rng: np.random.Generator, options: Fra
     img = _background(size, rng, options.background) * (1 - alpha) + rgb * alpha
     for extra in extras:
         scale = rng.uniform(0.33, 0.67)  # as many points per pixel as the main fractal
-        small = _layer(extra, max(8, int(size * scale)), rng, options, max(1000, int(options.render_points * scale ** 2)))
+        points = max(1000, int(options.render_points * scale ** 2))
+        small = _layer(extra, max(8, int(size * scale)), rng, options, points)
         if small is not None:
             _paste(img, small, rng)
     if options.texture > 0:
