@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 
 import openvino as ov
 
+from ov_sparsity.algorithms.damping import DAMPING
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.bias_correction import BiasCorrection
 from ov_sparsity.algorithms.layerwise.finetuning import LayerwiseFinetuning
@@ -76,7 +77,7 @@ class WeightSparsityParams:
     weights_lr: float = 1e-5
     bias_lr: float = 1e-4
     use_only_fp_inputs: bool = False
-    damping: Optional[float] = None  # None: 0.01 of mean diag H on calibration images, 0.3 on synthetic ones
+    damping: Optional[float] = None  # None: DAMPING on calibration images, SYNTHETIC_DAMPING on synthetic ones
     memory_budget_gb: float = 3.0  # second_order: frontier activations; lstsq/adam: layer data
     # recovery beyond the layer (algorithms/recovery): after the last level of the second-order recipe,
     # the sparse model is fitted to the dense one through the torch mirror of the IR. 'auto': whole-model
@@ -144,7 +145,7 @@ class WeightSparsity(Algorithm):
         magnitude = p.method == "magnitude"
         self.bias = BiasCorrection(ignored_scope=self.scope) if p.bias_correction and magnitude else None
         tuning = {k: getattr(p, k) for k in TUNING_KEYS}
-        tuning["damping"] = 0.01 if p.damping is None else p.damping
+        tuning["damping"] = DAMPING if p.damping is None else p.damping
         self.tuning = (LayerwiseFinetuning(ignored_scope=self.scope, **tuning)
                        if p.use_layerwise_tuning else None)
 

@@ -13,6 +13,7 @@ import numpy as np
 import openvino as ov
 import torch
 
+from ov_sparsity.algorithms.damping import DAMPING
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.layerwise.adam import adam_tune
 from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented, layer_loss, solve_masked
@@ -37,7 +38,7 @@ class LayerwiseParams:
     weights_lr: float = 1e-5
     bias_lr: float = 1e-4
     use_only_fp_inputs: bool = False
-    damping: float = 0.01
+    damping: float = DAMPING
     memory_budget_gb: float = 2.0
     ignored_scope: Any = None
 

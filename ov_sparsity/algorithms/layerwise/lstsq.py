@@ -18,9 +18,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ov_sparsity.algorithms.damping import DAMPING
+
 
 def solve_masked(gram: torch.Tensor, cross: torch.Tensor | None, dense_aug: torch.Tensor, keep: torch.Tensor,
-                 damping: float = 0.01, max_bytes: int = 256 << 20, reduce_above: int = 512) -> torch.Tensor:
+                 damping: float = DAMPING, max_bytes: int = 256 << 20, reduce_above: int = 512) -> torch.Tensor:
     """gram, cross: [G, F1, F1]; dense_aug: [G, Og, F1] dense rows with the bias last;
     keep: [G, Og, F1] bool (bias slot True). Returns the solved [G, Og, F1] (float64).
 

@@ -13,6 +13,7 @@ import numpy as np
 import openvino as ov
 import torch
 
+from ov_sparsity.algorithms.damping import DAMPING, SYNTHETIC_DAMPING
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented, solve_masked
 from ov_sparsity.algorithms.magnitude import check_not_emptied, select_masks
@@ -29,8 +30,6 @@ from ov_sparsity.graph.weighted import find_weighted_ops
 from ov_sparsity.progress import bar
 
 MIN_SAMPLES_PER_INPUT = 2  # fewer samples than this per Hessian column: keep only its diagonal and means
-DAMPING = 0.01  # of mean diag H, on calibration images
-SYNTHETIC_DAMPING = 0.3  # on synthetic images (fractals, noise): their Hessians are trusted less (docs/fractals.md)
 
 
 def default_damping(dataset) -> float:

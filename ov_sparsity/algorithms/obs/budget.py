@@ -14,6 +14,8 @@ import heapq
 
 import numpy as np
 
+from ov_sparsity.algorithms.damping import DAMPING
+
 GRID = np.round(np.linspace(0.0, 0.95, 20), 4)  # a layer is never pruned past 95%
 
 
@@ -60,7 +62,7 @@ def uniform_counts(sizes: dict, total_prune: int) -> dict:
     return counts
 
 
-def saliency_curve(weight, gram, damp: float = 0.01) -> np.ndarray:
+def saliency_curve(weight, gram, damp: float = DAMPING) -> np.ndarray:
     """Relative loss at each GRID level estimated from the single-weight OBS costs w²/[H⁻¹]ⱼⱼ, summed
     over the cheapest k (interactions ignored): one inverse per layer. weight [G, O, F+1] with the bias
     last (never pruned), gram [G, F+1, F+1]."""

@@ -30,6 +30,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ov_sparsity.algorithms.damping import DAMPING
+
 
 @dataclass
 class PruneResult:
@@ -73,7 +75,7 @@ def block_count(n_prune: int, stop: int, total_cols: int, done: int, forced: int
 
 
 def prune_layer(weight: torch.Tensor, bias: Optional[torch.Tensor], gram: torch.Tensor, n_prune: int, *,
-                block: int = 128, damp: float = 0.01, keep_pruned: Optional[torch.Tensor] = None) -> PruneResult:
+                block: int = 128, damp: float = DAMPING, keep_pruned: Optional[torch.Tensor] = None) -> PruneResult:
     """weight [G, O, F], bias [G, O] or None, gram [G, F+1, F+1] (bias slot last): prune exactly
     n_prune of the G·O·F weights (weights already zero in keep_pruned count among them and stay zero)."""
     g, o, f = weight.shape
@@ -121,7 +123,7 @@ def prune_layer(weight: torch.Tensor, bias: Optional[torch.Tensor], gram: torch.
 
 
 def reference_obs(weight: np.ndarray, bias: np.ndarray, gram: np.ndarray, n_prune: int, block: int,
-                  damp: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  damp: float = DAMPING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Brute-force OBS for tests (one group): columns eliminated in order, each block's mask chosen
     greedily by w²/[H_j⁻¹]₀₀, every update taken from H_j⁻¹ recomputed by a full inverse of the
     remaining block of H. O(F⁴): small layers only."""

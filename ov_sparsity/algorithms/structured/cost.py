@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ov_sparsity.algorithms.damping import DAMPING
 
-def damped_inverse(h: np.ndarray, damping: float = 0.01) -> np.ndarray:
+
+def damped_inverse(h: np.ndarray, damping: float = DAMPING) -> np.ndarray:
     h = np.asarray(h, np.float64)
     lam = damping * max(float(np.mean(np.diag(h))), 1e-12)
     return np.linalg.inv(h + lam * np.eye(len(h)))
 
 
 def greedy_order(consumers: list, channels: int, taps: list, max_remove: int,
-                 damping: float = 0.01) -> tuple[list, np.ndarray]:
+                 damping: float = DAMPING) -> tuple[list, np.ndarray]:
     """consumers: [(W [O, F(+1)], H [F(+1), F(+1)])], F = channels · taps[i] columns in (channel, tap)
     order, an extra last column (the bias' constant) never removed. Returns (channels in removal order,
     cumulative relative cost after each removal)."""
@@ -58,7 +60,7 @@ def greedy_order(consumers: list, channels: int, taps: list, max_remove: int,
     return order, np.asarray(costs)
 
 
-def least_squares_rebuild(w: np.ndarray, h: np.ndarray, keep_cols: np.ndarray, damping: float = 0.01) -> np.ndarray:
+def least_squares_rebuild(w: np.ndarray, h: np.ndarray, keep_cols: np.ndarray, damping: float = DAMPING) -> np.ndarray:
     """W' on the kept columns minimising E‖W x − W' x_K‖² (H = E[x xᵀ], damped): W H_:K (H_KK)⁻¹."""
     w = np.asarray(w, np.float64)
     h = np.asarray(h, np.float64)

@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 import openvino as ov
 
+from ov_sparsity.algorithms.damping import DAMPING, SYNTHETIC_REFIT_DAMPING
 from ov_sparsity.algorithms.base import Algorithm, Context, register
 from ov_sparsity.algorithms.channel_pruning import eligible_groups, prune_count, select_channels
 from ov_sparsity.algorithms.params import check_range, check_shared
@@ -45,7 +46,7 @@ class UDFCParams:
     channel_multiple: int = 1
     reconstruct: bool = True
     refit: bool = True  # after the closed form, refit every layer to the original model's outputs (refit.py)
-    refit_damping: Optional[float] = None  # None: 0.01 on calibration images, 1.0 on synthetic statistics
+    refit_damping: Optional[float] = None  # None: DAMPING on calibration images, SYNTHETIC_REFIT_DAMPING on synthetic
     alpha1: float = 1.0
     alpha2: float = 1e-3
     statistics: Literal["fractal", "noise", "bn", "calibration"] = "fractal"
@@ -202,10 +203,8 @@ class UDFC(Algorithm):
         from ov_sparsity.data.datasets import as_array
 
         p = self.params
-        # synthetic statistics are trusted less: the refit leans on the closed form's weights
-        # (ResNet-56, 30%, fractals: 71.91 / 72.80 / 73.28 top-1 at damping 0.01 / 0.1 / 1.0)
         damping = p.refit_damping if p.refit_damping is not None else \
-            (0.01 if p.statistics == "calibration" else 1.0)
+            (DAMPING if p.statistics == "calibration" else SYNTHETIC_REFIT_DAMPING)
         values = as_array(images)
         return sequential_refit(model, reference, values, self.kept, p.weight_bits, damping, progress=ctx.progress)
 

@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ov_sparsity.algorithms.damping import DAMPING
 from ov_sparsity.algorithms.layerwise.lstsq import dense_augmented
 from ov_sparsity.algorithms.obs.algorithm import MIN_SAMPLES_PER_INPUT, columns, moment, retarget
 from ov_sparsity.algorithms.obs.solver import inverse_cholesky, prepare_hessian
@@ -50,7 +51,7 @@ def refit_moments(geo: LayerGeometry, values: np.ndarray, geo_d: LayerGeometry, 
     return gram / count, cross / count, count
 
 
-def quantize_gptq(w_aug: torch.Tensor, gram: torch.Tensor, bits: int, damp: float = 0.01,
+def quantize_gptq(w_aug: torch.Tensor, gram: torch.Tensor, bits: int, damp: float = DAMPING,
                   block: int = 128) -> torch.Tensor:
     """w_aug [G, O, F+1] (bias last, kept in float): weights on a symmetric per-row grid of
     2^(bits-1)-1 levels, columns quantized in order, each one's error compensated in the columns
@@ -81,7 +82,7 @@ def quantize_gptq(w_aug: torch.Tensor, gram: torch.Tensor, bits: int, damp: floa
     return w
 
 
-def sequential_refit(model, reference, images, kept: dict, bits: Optional[int], damping: float = 0.01,
+def sequential_refit(model, reference, images, kept: dict, bits: Optional[int], damping: float = DAMPING,
                      batch_size: int = 16, progress: bool = True) -> list[dict]:
     """Refit every supported layer of `model` (compressed in place) to `reference` (the original),
     in one sequential pass over `images`. kept: {layer name: kept output channels} of the layers whose
