@@ -1,4 +1,4 @@
-"""A differentiable torch mirror of an OpenVINO IR (issue 20, item 1): recovery beyond the layer
+"""A differentiable torch mirror of an OpenVINO IR : recovery beyond the layer
 trains it and writes the weights back."""
 
 from ov_sparsity.mirror.module import Mirror, UnsupportedOp

@@ -1,4 +1,4 @@
-"""Per-layer sparsity budgets from measured sensitivity (issue 20, item 3): curves measured through
+"""Per-layer sparsity budgets from measured sensitivity: curves measured through
 the network, levels allocated by dynamic programming (SPDY)."""
 
 from ov_sparsity.algorithms.budgets.dp import allocate_dp, dp_levels, exact_counts

@@ -1,4 +1,4 @@
-"""Recovery beyond the layer (issue 20): the sparse model fitted to the dense one through the
+"""Recovery beyond the layer: the sparse model fitted to the dense one through the
 torch mirror of the IR, block by block or as a whole."""
 
 from ov_sparsity.algorithms.recovery.algorithm import Recovery, RecoveryParams

@@ -21,7 +21,7 @@ CHANNEL_AUTO = {"mode": "model", "epochs": 10.0, "augment": True, "patience": 10
 # On fractals a larger step (UDFC 30%, FP32, 2,000 fractals; judged on the 1,000 real cifar10/calib images no
 # step saw, agreement with dense, then 10k top-1): ResNet-56 lr 1e-3 83.8 / 76.88, 3e-3 85.6 / 77.64, 1e-2
 # 82.7 / 76.81; ResNet-20 1e-3 56.2 / 54.52, 3e-3 61.4 / 57.77; the CLI's 30% + 6-bit 77.46 and 57.55
-# (docs/results.md, issue 22 sixth session). With real images 1e-3 stays (ResNet-56 --speedup widths: 3e-3
+# (docs/results.md, data-free distillation). With real images 1e-3 stays (ResNet-56 --speedup widths: 3e-3
 # lowered the KL but not the agreement, 89.3 vs 90.7)
 CHANNEL_AUTO_SYNTHETIC = {**CHANNEL_AUTO, "lr": 3e-3}
 FRACTAL_SAMPLES = 2000

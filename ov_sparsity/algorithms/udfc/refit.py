@@ -1,4 +1,4 @@
-"""Sequential refit after UDFC's closed form (beyond the paper, issue 14).
+"""Sequential refit after UDFC's closed form (beyond the paper).
 
 The closed form rebuilds a pruned channel in the next layer from per-layer second
 moments; errors still compound down the network. The refit then walks the

@@ -37,7 +37,7 @@ class FractalOptions:
     render_points: int = 60_000
     patch: bool = True
     colour: str = "random"  # "random" | "gray"
-    # the defaults below were measured best of the issue-14 ablation (docs/fractals.md)
+    # the defaults below were measured best in the ablation of docs/fractals.md
     background: str = "random"  # "random" | "black" | "texture" (gradient + 1/f noise)
     composite: int = 3  # up to this many fractals per image (smaller jittered instances of the category)
     texture: float = 0.0  # amplitude of 1/f noise laid over the whole image (natural images' spectrum)
