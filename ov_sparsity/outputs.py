@@ -14,7 +14,6 @@ run that writes beside it, while one a live run owns is left alone.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.errors import OvSparsityError, write_failure
 
 MARKER = ".ov-sparsity"
 NAME_MAX = 255
@@ -244,8 +243,7 @@ def atomic_output_dir(out_dir, kind: str, inputs: Iterable = (), data_dirs: Iter
             raise
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = errno.errorcode.get(exc.errno, "") if exc.strerror is None else exc.strerror
-        raise OvSparsityError(f"cannot write output folder {out_dir}: {reason}") from None
+        raise OvSparsityError(f"cannot write output folder {out_dir}: {write_failure(out_dir, exc)}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -88,6 +88,13 @@ def parse_json(text: str | bytes, what: str) -> Any:
     return value
 
 
+def first_error(exc) -> str:
+    """'where: what' of a pydantic ValidationError's first error (where as images[0].file_name)."""
+    err = exc.errors()[0]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    return f"{where or 'top level'}: {err['msg']}"
+
+
 def load_json(path, what: str, limit: int = SMALL) -> Any:
     return parse_json(read_bytes(path, what, limit), f"{what} {path}")
 

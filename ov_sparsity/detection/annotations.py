@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ov_sparsity.errors import OvSparsityError
+from ov_sparsity.userfiles import first_error
 
 Id = Annotated[int, Field(strict=True)]
 Size = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -58,7 +59,5 @@ def parse_instances(data, what: str) -> dict:
     try:
         CocoInstances.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        raise OvSparsityError(f"{what}: not a COCO instances JSON ({where}: {err['msg']})") from None
+        raise OvSparsityError(f"{what}: not a COCO instances JSON ({first_error(exc)})") from None
     return data

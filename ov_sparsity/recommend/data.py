@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from ov_sparsity.data.datasets import Dataset
 from ov_sparsity.errors import OvSparsityError
-from ov_sparsity.userfiles import LARGE, parse_json, read_text
+from ov_sparsity.userfiles import LARGE, first_error, parse_json, read_text
 
 INPUTS = ("user", "item")
 KEY = ["ov_sparsity", "recommender"]  # rt_info: JSON {ratings, users, items, seed}
@@ -47,9 +47,7 @@ def recorded(model: ov.Model) -> dict:
     try:
         Recorded.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "top level"
-        raise OvSparsityError(f"{what}: {where}: {err['msg']}") from None
+        raise OvSparsityError(f"{what}: {first_error(exc)}") from None
     for name, rows in table_rows(model).items():
         if len(data[f"{name}s"]) > rows:
             raise OvSparsityError(f"{what} names {len(data[name + 's'])} {name}s, but the model's {name} embedding "

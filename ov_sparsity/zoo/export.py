@@ -37,6 +37,7 @@ MODELS = {
                                "SSDLite MobileNetV2 person detector (TF Object Detection API graph, COCO)"),
 }
 EXPORT_KEY = "zoo_export_bin_sha256"  # rt_info: the sha256 of the .bin written beside the .xml
+_PLACEHOLDER = "f" * 64  # stands for it while the pair is serialized
 GRAPHS = {"ssdlite_person", "ncf_movielens100k"}  # converted from a graph file, or trained here from data
 
 
@@ -186,9 +187,11 @@ def _save_pair(ov_model, out_xml: Path) -> None:
     make_dirs(out_xml.parent)
     staged = temp_dir(out_xml.parent)
     try:
+        ov_model.set_rt_info(_PLACEHOLDER, ["ov_sparsity", EXPORT_KEY])  # the .bin does not depend on it
         save_model(ov_model, staged / "model.xml")
-        ov_model.set_rt_info(_sha256(staged / "model.bin"), ["ov_sparsity", EXPORT_KEY])
-        save_model(ov_model, staged / "model.xml")  # the same .bin again; the .xml now names it
+        xml = staged / "model.xml"
+        text = xml.read_text(encoding="utf-8").replace(_PLACEHOLDER, _sha256(staged / "model.bin"), 1)
+        xml.write_text(text, encoding="utf-8")
         os.replace(staged / "model.bin", out_xml.with_suffix(".bin"))
         os.replace(staged / "model.xml", out_xml)
     except OSError as exc:

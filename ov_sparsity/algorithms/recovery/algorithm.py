@@ -31,18 +31,17 @@ import torch.nn.functional as F
 
 from ov_sparsity.algorithms.base import Algorithm, Context, log, register
 from ov_sparsity.algorithms.params import check_range
+from ov_sparsity.algorithms.recovery.loop import TrainingRun
 from ov_sparsity.algorithms.recovery.losses import is_classifier, nmse, output_loss
 from ov_sparsity.algorithms.recovery.taps import block_outputs
 from ov_sparsity.data import inputs as model_inputs
 from ov_sparsity.data.datasets import as_array
 from ov_sparsity.graph.model_io import quantized_ops
 from ov_sparsity.mirror import Mirror, UnsupportedOp
-from ov_sparsity.progress import bar
 
 
 MIN_SAMPLES = 10  # below this no sample is held out, and a recovery whose gain is not checked is not kept
 LR_BACKOFF = 10 ** 0.5  # half a decade
-DIVERGED = 1.05  # the first held-out check above 1.05 x the phase's start: the rate is too high
 
 
 @dataclass
@@ -140,6 +139,15 @@ class Recovery(Algorithm):
             log.warning("%s: %s", self.name, why)
             ctx.reports[self.name] = {"skipped": why}
             return model
+        samples = as_array(dataset)
+        n = model_inputs.length(samples)
+        if not held_out_count(self.params.holdout, n):
+            why = (f"{n} calibration samples leave none to hold out (at least {MIN_SAMPLES} with holdout > 0): "
+                   f"its gain could not be checked")
+            log.warning("%s: %s", self.name, why)
+            ctx.reports[self.name] = {"mode": self.params.mode, "samples": int(n), "held_out": 0,
+                                      "applied": False, "skipped": why}
+            return model
         try:
             student = Mirror(model, relative=True)
             # the model the run started from: after channels were removed `dense_model` is the pruned one
@@ -150,21 +158,13 @@ class Recovery(Algorithm):
             return model
         # torch's own thread count: torch.set_num_threads after the pool has started leaves MKL's batched LU
         # (the second-order pass's solves) failing for the rest of the process (measured, torch 2.13)
-        n = model_inputs.length(as_array(dataset))
-        if not held_out_count(self.params.holdout, n):
-            why = (f"{n} calibration samples leave none to hold out (at least {MIN_SAMPLES} with holdout > 0): "
-                   f"its gain could not be checked")
-            log.warning("%s: %s", self.name, why)
-            ctx.reports[self.name] = {"mode": self.params.mode, "samples": int(n), "held_out": 0,
-                                      "applied": False, "skipped": why}
-            return model
-        ctx.reports[self.name] = self._train(model, student, teacher, dataset, ctx)
+        ctx.reports[self.name] = self._train(model, student, teacher, samples, ctx)
         return model
 
-    def _train(self, model, student: Mirror, teacher: Mirror, dataset, ctx: Context) -> dict:
+    def _train(self, model, student: Mirror, teacher: Mirror, samples, ctx: Context) -> dict:
+        """samples: the calibration inputs as arrays (data.datasets.as_array)."""
         p = self.params
         t_start = time.perf_counter()
-        samples = as_array(dataset)
         n = model_inputs.length(samples)
         order = np.random.default_rng(ctx.seed).permutation(n)
         n_hold = held_out_count(p.holdout, n)
@@ -204,7 +204,7 @@ class Recovery(Algorithm):
             return total / n_hold
 
         params = list(student.weights) + list(student.biases)
-        run = _Run(p, params, train, per_epoch=max(1, math.ceil(len(train) / p.batch_size)), loss_of=loss_of,
+        run = TrainingRun(p, params, train, per_epoch=max(1, math.ceil(len(train) / p.batch_size)), loss_of=loss_of,
                    held_out=held_out, progress=ctx.progress, t_start=t_start,
                    rng=np.random.default_rng([ctx.seed, 1]))
         start_loss = held_out("model")
@@ -239,80 +239,6 @@ class Recovery(Algorithm):
                 "held_out_loss_best": round(run.best_loss, 6), "min_gain": p.min_gain,
                 "augment": augment, "history": run.history, "seconds": round(seconds, 2),
                 "targets_s": round(t_targets, 2)}
-
-
-class _Run:
-    """The optimisation state shared by the phases: the best weights seen on the held-out loss."""
-
-    def __init__(self, p: RecoveryParams, params: list, train, per_epoch: int, loss_of, held_out,
-                 progress: bool, t_start: float, rng):
-        self.p, self.params, self.train, self.per_epoch = p, params, train, per_epoch
-        self.loss_of, self.held_out, self.progress = loss_of, held_out, progress
-        self.t_start, self.rng = t_start, rng
-        self.best_loss, self.best_state = math.inf, None
-        self.history, self.steps_done, self.stopped = [], 0, "epochs"
-
-    def snapshot(self) -> list:
-        return [q.detach().clone() for q in self.params]
-
-    def restore(self, state: list) -> None:
-        with torch.no_grad():
-            for q, v in zip(self.params, state):
-                q.copy_(v)
-
-    def phase(self, mode: str, epochs: float, lr: float, origin_loss: float) -> str:
-        """Adam at `lr` (warm-up, then cosine) for `epochs`; 'diverged' when the first held-out check is
-        worse than DIVERGED x origin_loss, or when it stops early never having beaten origin_loss, else
-        how it ended ('epochs', 'time', 'early')."""
-        p = self.p
-        planned = max(1, int(round(epochs * self.per_epoch)))
-        every = max(1, self.per_epoch // p.evals_per_epoch)
-        opt = torch.optim.Adam(self.params, lr=lr)
-        total = [planned]
-        warm = max(1, int(p.warmup * planned))  # Adam's first steps are sign-like: ramp the rate up
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (
-            1 + math.cos(math.pi * min(s, total[0]) / total[0])))
-        since_best, batches, step, checks = 0, [], 0, 0
-        t_phase = time.perf_counter()
-        with bar(total=planned, desc=f"recovery ({mode}, lr {lr:.2g})", enable=self.progress, unit="step") as pbar:
-            while step < total[0]:
-                if not batches:
-                    batches = [b for b in np.array_split(self.rng.permutation(self.train), self.per_epoch) if len(b)]
-                loss = self.loss_of(np.sort(batches.pop(0)), mode)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                self.steps_done += 1
-                pbar.update(1)
-                if p.time_budget_s is not None and step == 3:  # fit the schedule to the budget
-                    rate = (time.perf_counter() - t_phase) / step * (1 + 1.0 / every)
-                    share = epochs / max(p.epochs, 1e-9)
-                    fit = int((p.time_budget_s * share - (time.perf_counter() - self.t_start)) / rate) + step
-                    if fit < total[0]:
-                        total[0] = pbar.total = max(step, fit)
-                        self.stopped = "time"
-                first = checks == 0 and step == min(every, max(2, warm))  # the divergence check comes early
-                if step % every and step != total[0] and not first:
-                    continue
-                value = self.held_out("model")
-                checks += 1
-                self.history.append({"step": self.steps_done, "phase": mode, "lr": lr,
-                                     "train_loss": round(float(loss.detach()), 6), "held_out_loss": round(value, 6)})
-                pbar.set_postfix(held_out=f"{value:.4g}", start=f"{origin_loss:.4g}")
-                if checks == 1 and value > DIVERGED * origin_loss and p.lr_retries:
-                    return "diverged"
-                if value < self.best_loss:
-                    self.best_loss, self.best_state, since_best = value, self.snapshot(), 0
-                else:
-                    since_best += 1
-                    if since_best >= p.patience:
-                        self.stopped = "early"
-                        if self.best_loss >= origin_loss and p.lr_retries:
-                            return "diverged"  # never better than the start: the rate is too high
-                        return "early"
-        return self.stopped
 
 
 def _same_shapes(student: Mirror, teacher: Mirror, sample, taps: list) -> list:
